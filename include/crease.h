@@ -1,0 +1,297 @@
+/*
+ * crease.h -- public API of libcrease, a deep-learning compute library with
+ * run-time loaded backends (cpu, opencl).
+ *
+ * Conventions
+ *   - Every call that can fail returns crease_status: 0 (CREASE_OK) or a
+ *     negative code; crease_status_str() names the code and
+ *     crease_last_error() gives the calling thread's detail message.
+ *   - Objects are opaque handles made by crease_<object>_new/_open/_load and
+ *     released by crease_<object>_free (which accepts NULL).
+ *   - Ownership: "borrowed" pointers stay owned by the library and remain
+ *     valid as stated; "owned" results must be freed by the caller.
+ *   - The library never exits or aborts on bad input, missing devices or
+ *     allocation failure.
+ */
+#ifndef CREASE_H
+#define CREASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <crease/backend.h> /* status codes, activation ids, device info */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef int crease_status;
+
+/* ------------------------------------------------------------------ status */
+
+/* Short English description of a status code.  Borrowed, static. */
+const char *crease_status_str(crease_status s);
+/* Detail of the calling thread's last error ("" if none).  Borrowed; valid
+ * until the next crease call on this thread. */
+const char *crease_last_error(void);
+/* Library version string, e.g. "0.1.0".  Borrowed, static. */
+const char *crease_version(void);
+
+/* ------------------------------------------------------- plugins, devices */
+
+/* Loads the backend plugins if not yet done (every other call does this
+ * implicitly).  Search order: $CREASE_PLUGIN_PATH (colon-separated), the
+ * installed plugin directory, the build tree.  Plugins that cannot be used
+ * are skipped, each with a reason (crease_plugin_skipped).  Fails only if no
+ * plugin at all could be loaded. Thread-safe. */
+crease_status crease_plugins_load(void);
+
+typedef struct crease_plugin_desc {
+    const char *name;        /* "cpu" */
+    const char *variant;     /* "portable", "avx2", ... */
+    const char *description;
+    const char *path;        /* file it was loaded from */
+    int score;
+    int abi_major, abi_minor;
+    int device_count;
+} crease_plugin_desc;
+
+/* Number of loaded plugins (one per backend name). */
+int crease_plugin_count(void);
+/* Fills *out with borrowed strings valid until the process ends. */
+crease_status crease_plugin_get(int i, crease_plugin_desc *out);
+/* Plugin files found but not used (other variants with a lower score
+ * included), with the reason.  Borrowed strings. */
+int crease_plugin_skipped_count(void);
+crease_status crease_plugin_skipped_get(int i, const char **path,
+                                        const char **reason);
+
+typedef struct crease_device crease_device;
+
+/* Opens a device by name:
+ *   "cpu", "cpu:0", "opencl:1"      backend and index (default 0)
+ *   "opencl:gpu", "opencl:pocl"     backend and a selector matched against
+ *                                   the device type, vendor, platform, name
+ * NULL or "" means $CREASE_DEVICE, else "cpu:0".  *out is owned. */
+crease_status crease_device_open(const char *name, crease_device **out);
+void crease_device_free(crease_device *dev);
+/* Canonical name "backend:index".  Borrowed, lives as long as dev. */
+const char *crease_device_name(const crease_device *dev);
+/* Backend variant ("avx2", ...).  Borrowed, static. */
+const char *crease_device_variant(const crease_device *dev);
+/* Copies the device's properties (info->size must be set by the caller). */
+crease_status crease_device_get_info(const crease_device *dev,
+                                     struct crease_device_info *info);
+/* Describe device `index` of plugin `plugin` without opening it. */
+crease_status crease_plugin_device_info(int plugin, int index,
+                                        struct crease_device_info *info);
+/* Wait for all work issued on dev (reports asynchronous errors). */
+crease_status crease_device_sync(crease_device *dev);
+
+/* ----------------------------------------------------------------- tensors */
+
+typedef struct crease_tensor crease_tensor;
+
+#define CREASE_MAX_DIMS 4
+
+/* A float32 tensor of 1..4 dimensions on dev.  Contents are undefined
+ * until written.  *out is owned; dev must outlive it. */
+crease_status crease_tensor_new(crease_device *dev, int ndim,
+                                const int64_t *shape, crease_tensor **out);
+void crease_tensor_free(crease_tensor *t);
+int crease_tensor_ndim(const crease_tensor *t);
+int64_t crease_tensor_dim(const crease_tensor *t, int axis);
+size_t crease_tensor_numel(const crease_tensor *t);
+/* Copy numel floats from/to host memory. */
+crease_status crease_tensor_write(crease_tensor *t, const float *src);
+crease_status crease_tensor_read(const crease_tensor *t, float *dst);
+crease_status crease_tensor_fill(crease_tensor *t, float value);
+
+/* ---------------------------------------------------------------- datasets */
+
+/* A host-side labelled data set: n points of `dim` floats, integer labels in
+ * [0, classes) (or -1 for "no label", skipped by training and metrics). */
+typedef struct crease_dataset crease_dataset;
+
+/* Copies x (n * dim floats) and labels (n ints). *out is owned. */
+crease_status crease_dataset_new(size_t n, int dim, int classes,
+                                 const float *x, const int *labels,
+                                 crease_dataset **out);
+/* The Baarle border task (see data/README.md): the labelled pixels of a
+ * label mask PNG (255 Belgium = class 1, 0 Netherlands = class 0, other
+ * values unlabelled and left out).  path NULL = the built-in copy. */
+crease_status crease_dataset_load_baarle(const char *path,
+                                         crease_dataset **out);
+/* A CSV file of "x,y,label" lines (label a non-negative integer).  A first
+ * line that is not numeric is taken as a header.  Blank lines and lines
+ * starting with '#' are ignored.  Errors name the file and line. */
+crease_status crease_dataset_load_csv(const char *path, crease_dataset **out);
+void crease_dataset_free(crease_dataset *d);
+size_t crease_dataset_size(const crease_dataset *d);
+int crease_dataset_dim(const crease_dataset *d);
+int crease_dataset_classes(const crease_dataset *d);
+/* Borrowed views, valid as long as d. */
+const float *crease_dataset_x(const crease_dataset *d);
+const int *crease_dataset_labels(const crease_dataset *d);
+
+/* --------------------------------------------------------------- networks */
+
+typedef struct crease_net crease_net;
+
+typedef enum crease_loss {
+    CREASE_LOSS_AUTO = 0, /* softmax cross-entropy, or BCE if 1 output */
+    CREASE_LOSS_XENT = 1, /* softmax cross-entropy over classes */
+    CREASE_LOSS_BCE = 2,  /* one logit, binary cross-entropy */
+    CREASE_LOSS_MSE = 3   /* regression on one-hot targets */
+} crease_loss;
+
+typedef enum crease_init {
+    CREASE_INIT_AUTO = 0, /* He for relu/leaky, Glorot otherwise */
+    CREASE_INIT_HE = 1,
+    CREASE_INIT_GLOROT = 2
+} crease_init;
+
+typedef struct crease_net_opts {
+    int act;            /* enum crease_act for hidden layers (default relu) */
+    float leaky_alpha;  /* slope for CREASE_ACT_LEAKY_RELU (default 0.01) */
+    crease_loss loss;
+    crease_init init;
+    uint64_t seed;      /* initialisation seed (default 1) */
+} crease_net_opts;
+
+void crease_net_opts_default(crease_net_opts *o);
+
+/* A dense network from a spec "IN-H1-H2-...-OUT" such as "2-32-32-2":
+ * every width a positive integer, at least two of them.  opts NULL means
+ * defaults.  Parameters are initialised on the host from the seeded RNG
+ * and uploaded, so every device starts from the same bits.  *out owned. */
+crease_status crease_net_new(crease_device *dev, const char *spec,
+                             const crease_net_opts *opts, crease_net **out);
+void crease_net_free(crease_net *net);
+/* Canonical spec ("2-32-32-2").  Borrowed, lives as long as net. */
+const char *crease_net_spec(const crease_net *net);
+int crease_net_inputs(const crease_net *net);
+int crease_net_outputs(const crease_net *net);
+int crease_net_layers(const crease_net *net); /* dense layers */
+size_t crease_net_param_count(const crease_net *net);
+int crease_net_act(const crease_net *net);
+float crease_net_leaky_alpha(const crease_net *net);
+crease_loss crease_net_loss(const crease_net *net);
+crease_device *crease_net_device(const crease_net *net);
+/* Layer l (0-based) maps in_l -> out_l: w is out_l x in_l (PyTorch
+ * layout), b has out_l values.  Copies to/from host memory. */
+crease_status crease_net_layer_shape(const crease_net *net, int l,
+                                     int *in, int *out);
+crease_status crease_net_get_layer(const crease_net *net, int l, float *w,
+                                   float *b);
+crease_status crease_net_set_layer(crease_net *net, int l, const float *w,
+                                   const float *b);
+
+/* Save/load weights as safetensors (PyTorch names "model.<2l>.weight" and
+ * "model.<2l>.bias", crease's spec in the metadata).  Saving writes a
+ * temporary file and renames it.  Loading accepts PyTorch-exported files of
+ * the same layout; opts gives what the file does not say (NULL: defaults,
+ * ReLU). */
+crease_status crease_net_save(const crease_net *net, const char *path);
+crease_status crease_net_load(crease_device *dev, const char *path,
+                              const crease_net_opts *opts, crease_net **out);
+
+/* ---------------------------------------------------- training, metrics */
+
+typedef struct crease_metrics {
+    double loss;              /* mean loss over labelled points */
+    double accuracy;          /* fraction correct */
+    double balanced_accuracy; /* mean of per-class recalls (classes present) */
+    size_t count;             /* labelled points evaluated */
+} crease_metrics;
+
+typedef struct crease_progress {
+    int epoch;            /* 1-based */
+    int epochs;
+    size_t step;          /* steps done in this epoch */
+    size_t steps;         /* steps per epoch */
+    size_t samples;       /* samples done in this epoch */
+    double lr;            /* current learning rate */
+    crease_metrics running; /* over this epoch so far */
+    double elapsed;       /* seconds since training started */
+    double samples_per_s; /* this epoch so far */
+    int epoch_done;       /* 1 on the last report of an epoch */
+} crease_progress;
+
+/* Return non-zero to stop training (crease_trainer_epoch then returns
+ * CREASE_OK with the epoch incomplete; crease_trainer_stopped() says so). */
+typedef int (*crease_progress_fn)(const crease_progress *p, void *user);
+
+typedef enum crease_optimizer {
+    CREASE_OPT_SGD = 0,
+    CREASE_OPT_ADAM = 1,
+    CREASE_OPT_ADAMW = 2
+} crease_optimizer;
+
+typedef enum crease_schedule {
+    CREASE_SCHED_CONSTANT = 0,
+    CREASE_SCHED_STEP = 1,   /* lr * gamma^(floor(epoch / step_epochs)) */
+    CREASE_SCHED_COSINE = 2  /* lr_min + (lr - lr_min)(1 + cos(pi t/T))/2 per step */
+} crease_schedule;
+
+typedef struct crease_train_opts {
+    int epochs;            /* default 10 */
+    int batch;             /* default 256 */
+    float lr;              /* default 1e-3 */
+    crease_optimizer optimizer; /* default Adam */
+    float momentum;        /* SGD, default 0.9 */
+    int nesterov;          /* SGD, default 0 */
+    float weight_decay;    /* default 0 (AdamW: 0.01) */
+    float beta1, beta2, eps; /* Adam, default 0.9, 0.999, 1e-8 */
+    crease_schedule schedule; /* default constant */
+    int step_epochs;       /* step schedule period, default 10 */
+    float gamma;           /* step schedule factor, default 0.1 */
+    float lr_min;          /* cosine floor, default 0 */
+    uint64_t seed;         /* shuffling seed, default 1 */
+    int shuffle;           /* default 1 */
+    crease_progress_fn progress; /* may be NULL */
+    void *user;
+    double report_interval; /* seconds between progress reports, default 0.25 */
+} crease_train_opts;
+
+void crease_train_opts_default(crease_train_opts *o);
+const char *crease_optimizer_name(crease_optimizer o);
+const char *crease_schedule_name(crease_schedule s);
+/* Parse "sgd"/"adam"/"adamw", "constant"/"step"/"cosine", activation
+ * names "relu"/"leaky_relu"/"tanh"/"sigmoid"/"identity". */
+crease_status crease_optimizer_parse(const char *s, crease_optimizer *out);
+crease_status crease_schedule_parse(const char *s, crease_schedule *out);
+crease_status crease_act_parse(const char *s, int *out);
+const char *crease_act_name(int act);
+
+typedef struct crease_trainer crease_trainer;
+
+/* Prepares training of net on data: uploads the data to the net's device
+ * and allocates every buffer a step needs (nothing is allocated inside a
+ * step).  net and data must outlive the trainer.  *out owned. */
+crease_status crease_trainer_new(crease_net *net, const crease_dataset *data,
+                                 const crease_train_opts *opts,
+                                 crease_trainer **out);
+void crease_trainer_free(crease_trainer *tr);
+/* Runs one epoch; *m (may be NULL) gets the epoch's running metrics
+ * (measured while the weights changed). */
+crease_status crease_trainer_epoch(crease_trainer *tr, crease_metrics *m);
+int crease_trainer_epochs_done(const crease_trainer *tr);
+int crease_trainer_stopped(const crease_trainer *tr);
+/* Convenience: trainer_new, opts->epochs epochs, trainer_free. */
+crease_status crease_net_train(crease_net *net, const crease_dataset *data,
+                               const crease_train_opts *opts,
+                               crease_metrics *last_epoch);
+
+/* Evaluates net on every labelled point of data. */
+crease_status crease_net_eval(crease_net *net, const crease_dataset *data,
+                              crease_metrics *m);
+/* Logits for n points x (n * inputs floats) into out (n * outputs). */
+crease_status crease_net_predict(crease_net *net, size_t n, const float *x,
+                                 float *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CREASE_H */
