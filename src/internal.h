@@ -31,6 +31,10 @@ struct crease_loaded_plugin {
 };
 /* Loaded plugin i (after crease_plugins_load), or NULL. */
 const struct crease_loaded_plugin *crease__plugin(int i);
+/* Unloads every plugin so a test can load again under another environment;
+ * default_dirs 0 leaves out the installed and build-tree directories.
+ * Every device must have been freed. Tests only. */
+void crease__plugins_reset(int default_dirs);
 /* Loaded plugin by backend name, or NULL. */
 const struct crease_loaded_plugin *crease__plugin_by_name(const char *name);
 
