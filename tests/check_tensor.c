@@ -71,7 +71,7 @@ START_TEST(test_status_strings)
     }
     ck_assert_str_eq(crease_status_str(-1000), "unknown status");
     ck_assert_int_eq(crease__error(CREASE_EIO, "file %s line %d", "x.csv", 3), CREASE_EIO);
-    ck_assert_str_eq(crease_last_error(), "x.csv line 3");
+    ck_assert_str_eq(crease_last_error(), "file x.csv line 3");
     ck_assert_str_eq(crease_version(), PACKAGE_VERSION);
 }
 END_TEST
