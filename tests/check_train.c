@@ -309,9 +309,10 @@ START_TEST(test_save_load_roundtrip)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "test $(ls -A %s | wc -l) -eq 1", dir);
     ck_assert_int_eq(system(cmd), 0);
-    ck_assert_int_eq(crease_net_load(dev, "/nonexistent/m.safetensors", NULL, &b), CREASE_EIO);
-    crease_net_free(a);
     crease_net_free(b);
+    ck_assert_int_eq(crease_net_load(dev, "/nonexistent/m.safetensors", NULL, &b), CREASE_EIO);
+    ck_assert_ptr_null(b);
+    crease_net_free(a);
     unlink(path);
     rmdir(dir);
 }
