@@ -290,6 +290,194 @@ crease_status crease_net_eval(crease_net *net, const crease_dataset *data,
 crease_status crease_net_predict(crease_net *net, size_t n, const float *x,
                                  float *out);
 
+/* ---------------------------------------------------------- linear regions
+ *
+ * A network with 2 inputs whose hidden layers are ReLU or leaky ReLU is
+ * affine on each of finitely many convex cells of the plane (its output
+ * layer is affine and adds none).  crease_regions_count finds them exactly
+ * on a rectangle, by default the square [-1, 1]^2 of the Baarle task.
+ *
+ * Method.  The domain starts as one convex cell.  For hidden layer l every
+ * cell carries the layer's input as an affine function of (x, y), so each
+ * neuron's pre-activation is affine on the cell and its zero set is a line.
+ * The cell is cut by the lines of the layer's neurons one after another, in
+ * double precision (weights converted exactly from float), and each piece
+ * passes the next layer's input D (W h + b), D = 1 or alpha per neuron, on.
+ * Cells are walked depth first: memory follows the largest single cell, not
+ * the total count.  A neuron is active where its pre-activation is > 0.
+ *
+ * Tolerances (opts): a vertex within dist_eps (default 1e-10, a Euclidean
+ * distance in the plane) of a line counts as on it, so a line through a
+ * vertex or along an edge makes no cut; a cut that would leave a piece of
+ * area below area_eps (default 1e-12) is not made, and the cell takes the
+ * side of its larger part.
+ *
+ * What is counted, for each hidden layer l (0-based, after the cuts of
+ * layers 0..l):
+ *   cells[l]     convex cells: the linear regions of the network truncated
+ *                after layer l; cells[L-1] is the net's count (`regions`).
+ *   patterns[l]  distinct activation patterns (of layers 0..l) among those
+ *                cells, counted through a 64-bit hash (probability of a
+ *                collision below n^2 / 2^65, 3e-6 at ten million cells).
+ * The points of one activation pattern form a convex set, so every cell has
+ * its own pattern and the two numbers agree in exact arithmetic; where they
+ * differ, the tolerances merged a degenerate cut (a net with coincident
+ * lines, say).  Two neighbouring cells may still compute the same affine
+ * function (a neuron feeding only dead neurons); they are counted apart.
+ *
+ * Bounds, on the maximum over all weights of the architecture (not on this
+ * net), for n0 inputs and hidden widths n_1..n_L, each also given for every
+ * truncation after layer l:
+ *   upper, ReLU      Serra, Tjandraatmadja & Ramalingam 2018, Theorem 1:
+ *                    sum over (j_1..j_L) in J of prod_l C(n_l, j_l), J the
+ *                    integer vectors with 0 <= j_l <= min(n0, n_1 - j_1, ...,
+ *                    n_{l-1} - j_{l-1}, n_l); for one hidden layer of n this
+ *                    is Zaslavsky's sum_{j<=n0} C(n, j) = 1 + n + n(n-1)/2.
+ *   upper, leaky     prod_l sum_{j<=n0} C(n_l, j): leaky ReLU loses no
+ *                    dimension, so each layer cuts each cell like one layer.
+ *   lower, ReLU      max over l of prod_{k<l} f(n_k) * sum_{j<=n0} C(n_l, j)
+ *                    over the truncations whose earlier layers are all at
+ *                    least n0 wide, with f(n) = (floor(n/n0) + 1)^n0 for
+ *                    n >= 3 n0 (Serra et al. 2018) and floor(n/n0)^n0
+ *                    otherwise (Montufar, Pascanu, Cho & Bengio 2014).
+ *   lower, leaky     the same with f = 1 (one layer's arrangement).
+ * Values past the double range are HUGE_VAL.
+ */
+#define CREASE_REGIONS_MAX_HIDDEN 63
+
+typedef struct crease_regions_opts {
+    double xmin, xmax, ymin, ymax; /* domain (default -1, 1, -1, 1) */
+    double dist_eps;   /* default 1e-10 */
+    double area_eps;   /* default 1e-12 */
+    size_t max_cells;  /* stop once a layer passes this many cells
+                          (default 10,000,000; 0 = no limit) */
+    double time_limit; /* stop after this many seconds (default 0 = none) */
+} crease_regions_opts;
+
+void crease_regions_opts_default(crease_regions_opts *o);
+
+typedef struct crease_regions_result {
+    int inputs;       /* 2 */
+    int hidden;       /* hidden layers L (0 for a purely affine net) */
+    int widths[CREASE_REGIONS_MAX_HIDDEN];    /* n_1 .. n_L */
+    size_t cells[CREASE_REGIONS_MAX_HIDDEN];  /* convex cells after layer l */
+    size_t patterns[CREASE_REGIONS_MAX_HIDDEN]; /* distinct patterns, layers 0..l */
+    double upper[CREASE_REGIONS_MAX_HIDDEN];  /* bounds for layers 0..l */
+    double lower[CREASE_REGIONS_MAX_HIDDEN];
+    size_t regions;             /* cells[L-1] (1 without hidden layers) */
+    size_t activation_patterns; /* patterns[L-1] (1 without hidden layers) */
+    double upper_bound, lower_bound;          /* upper[L-1], lower[L-1] */
+    const char *upper_formula, *lower_formula; /* borrowed, static */
+    double seconds;   /* wall time of the count */
+    int complete;     /* 0: stopped by max_cells, time_limit or the
+                         callback; the counts are then lower bounds */
+    int stopped_by_callback;
+} crease_regions_result;
+
+/* Counts the linear regions of net (2 inputs; relu or leaky_relu hidden
+ * layers, else CREASE_EUNSUPPORTED) on opts' domain (NULL: defaults).
+ * Hitting a limit is not an error: *out says complete = 0. */
+crease_status crease_regions_count(crease_net *net, const crease_regions_opts *opts,
+                                   crease_regions_result *out);
+
+/* One convex cell as the walk meets it.  Everything is borrowed and valid
+ * only during the callback. */
+typedef struct crease_region_cell {
+    int layer;              /* hidden layer (0-based) the cell belongs to;
+                               -1 for a net without hidden layers */
+    int nverts;
+    const double *xy;       /* nverts (x, y) pairs, counter-clockwise */
+    const int *edge_layer;  /* per edge i (vertex i to i+1): the hidden layer
+                               whose fold made it, -1 = domain border */
+    uint64_t pattern_hash;  /* hash of the pattern of layers 0..layer, != 0 */
+    const uint64_t *bits;   /* layer's own pattern: neuron j active if bit
+                               j % 64 of bits[j / 64] is set (NULL at -1) */
+    int outputs;            /* cells of the last hidden layer: the logits */
+    const double *out_affine; /* outputs x (a, b, c): logit = a x + b y + c
+                                 on this cell; NULL on earlier layers */
+} crease_region_cell;
+
+/* Return non-zero to stop the walk. */
+typedef int (*crease_region_fn)(const crease_region_cell *cell, void *user);
+
+/* Walks every cell of every hidden layer: all cells of layer l+1 inside a
+ * cell of layer l come right after it (depth first).  out may be NULL. */
+crease_status crease_regions_foreach(crease_net *net, const crease_regions_opts *opts,
+                                     crease_region_fn fn, void *user,
+                                     crease_regions_result *out);
+
+/* The bounds above for an architecture: inputs n0, `hidden` widths, act
+ * CREASE_ACT_RELU or CREASE_ACT_LEAKY_RELU.  upper/lower may be NULL. */
+crease_status crease_regions_bounds(int inputs, int hidden, const int *widths, int act,
+                                    double *upper, double *lower);
+
+/* Sampled count, a lower bound and never a replacement: the distinct
+ * activation patterns (same convention and hash) at the n x n cell centres
+ * of a grid over opts' domain, per hidden layer into patterns[0..L-1]
+ * (room for at least 1; a net without hidden layers gives 1). */
+crease_status crease_regions_sample(crease_net *net, const crease_regions_opts *opts,
+                                    int n, size_t *patterns);
+
+/* ----------------------------------------------------------------- pictures
+ *
+ * PNG pictures (8-bit RGB), each written to a temporary file beside `path`
+ * and renamed, so a reader never sees half a file.  Every picture has a
+ * band of CREASE_DRAW_HEADER pixels on top with a title line and a legend
+ * line.  The plane is drawn with x to the right and y up, over opts->regions'
+ * domain (default [-1, 1]^2).  Sizes:
+ *   crease_draw_decision, crease_draw_regions:  size x (size + HEADER)
+ *   crease_draw_region_layers: one panel of size x size per hidden layer,
+ *     cols = min(L, 4) per row, rows = ceil(L / cols) (L = 0 counts as 1):
+ *     (cols * size + (cols + 1) * GAP) x (HEADER + rows * (CAPTION + size + GAP))
+ *   crease_draw_curves: width x height
+ */
+#define CREASE_DRAW_HEADER 64
+#define CREASE_DRAW_GAP 20
+#define CREASE_DRAW_CAPTION 28
+
+typedef struct crease_draw_opts {
+    int size;          /* panel side, 64..4096 (0: 800, and 480 for the
+                          layer panels) */
+    int width, height; /* crease_draw_curves, 320..8192 (0: 1200 x 520) */
+    const char *title; /* title line (NULL: a default naming the net) */
+    const char *background; /* crease_draw_decision: a colour map PNG
+                          stretched over the domain, e.g. baarle-map.png
+                          (NULL: the built-in Baarle label mask) */
+    int boundary;      /* region pictures: also draw the decision boundary
+                          (default 1) */
+    crease_regions_opts regions; /* domain, tolerances, limits of the walk */
+} crease_draw_opts;
+
+void crease_draw_opts_default(crease_draw_opts *o);
+
+/* The net's decision over the domain: the background with the predicted
+ * class 1 (Belgium) tinted and the decision boundary drawn as a line.
+ * Works for any activation; nets of 2 inputs. opts NULL = defaults. */
+crease_status crease_draw_decision(crease_net *net, const char *path,
+                                   const crease_draw_opts *opts);
+/* The region map: every linear region its own colour (from its activation
+ * pattern), the fold lines dark, the decision boundary on top.  Fails
+ * (CREASE_ENOMEM) rather than draw half a map when the walk hits a limit. */
+crease_status crease_draw_regions(crease_net *net, const char *path,
+                                  const crease_draw_opts *opts);
+/* The regions after each hidden layer, one panel per layer with its count;
+ * the folds added by that layer drawn in colour, older ones dark. */
+crease_status crease_draw_region_layers(crease_net *net, const char *path,
+                                        const crease_draw_opts *opts);
+
+/* One training run for crease_draw_curves.  Arrays are borrowed. */
+typedef struct crease_curve {
+    const char *label;       /* legend text (NULL: "run N") */
+    int n;                   /* points: epochs 1..n */
+    const double *loss;      /* n values, or NULL */
+    const double *balanced_accuracy; /* n values in [0, 1], or NULL */
+} crease_curve;
+
+/* Loss (left) and balanced accuracy (right) per epoch for `count` runs
+ * (1..8), with axes, ticks and a legend. Non-finite values are skipped. */
+crease_status crease_draw_curves(const char *path, int count, const crease_curve *curves,
+                                 const crease_draw_opts *opts);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,268 @@
+/* check_common.h -- small helpers shared by the Check suites: a seeded RNG,
+ * error measures, guarded device buffers, and opening every device of
+ * every loaded plugin.  Everything is static inline so a suite uses what it
+ * needs.  Include after <check.h> and "internal.h". */
+#ifndef CREASE_CHECK_COMMON_H
+#define CREASE_CHECK_COMMON_H
+
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---------------------------------------------------------------- RNG */
+
+/* splitmix64: tiny, seeded, the same sequence on every platform */
+typedef struct ck_rng {
+    uint64_t s;
+} ck_rng;
+
+static inline void ck_rng_seed(ck_rng *r, uint64_t seed)
+{
+    r->s = seed;
+}
+
+static inline uint64_t ck_rng_u64(ck_rng *r)
+{
+    uint64_t z = (r->s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* uniform in [0, 1) */
+static inline double ck_rng_uniform(ck_rng *r)
+{
+    return (double)(ck_rng_u64(r) >> 11) * 0x1p-53;
+}
+
+/* integer in [0, n) (n > 0; the tiny modulo bias is irrelevant here) */
+static inline uint32_t ck_rng_below(ck_rng *r, uint32_t n)
+{
+    return (uint32_t)(ck_rng_u64(r) % n);
+}
+
+static inline void ck_fill_uniform(ck_rng *r, float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = lo + (hi - lo) * (float)ck_rng_uniform(r);
+}
+
+static inline float *ck_alloc_floats(size_t n)
+{
+    float *p = malloc((n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+static inline double *ck_alloc_doubles(size_t n)
+{
+    double *p = malloc((n ? n : 1) * sizeof *p);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* ----------------------------------------------------------- measures */
+
+/* Normalised mean squared error sum (got - ref)^2 / sum ref^2 over the
+ * elements where ref is finite (the others are for ck_nonfinite_mismatch).
+ * A tiny floor keeps an all-zero reference meaningful. */
+static inline double ck_nmse(const float *got, const double *ref, size_t n)
+{
+    double num = 0.0, den = 0.0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(ref[i]))
+            continue;
+        double d = (double)got[i] - ref[i];
+        num += d * d;
+        den += ref[i] * ref[i];
+    }
+    if (num == 0.0)
+        return 0.0;
+    if (isnan(num))
+        return INFINITY;
+    return num / (den > 1e-30 * (double)n ? den : 1e-30 * (double)n);
+}
+
+/* Index of the first element where got and ref disagree on being NaN, +Inf,
+ * -Inf or finite; -1 when the patterns are identical. */
+static inline long ck_nonfinite_mismatch(const float *got, const double *ref, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        double g = got[i], r = ref[i];
+        if (isnan(g) != isnan(r))
+            return (long)i;
+        if (isinf(g) != isinf(r) || (isinf(g) && (g > 0) != (r > 0)))
+            return (long)i;
+    }
+    return -1;
+}
+
+/* ------------------------------------------------------------ devices */
+
+#define CK_MAX_DEVICES 32
+
+typedef struct ck_devices {
+    int n;
+    crease_device *dev[CK_MAX_DEVICES];
+} ck_devices;
+
+/* Opens device i of every loaded plugin ("name:i").  A device that is
+ * listed but does not open fails the calling test.  Call it in the process
+ * that runs the test (a checked fixture), not in main() before Check
+ * forks: driver threads do not survive fork(). */
+static inline void ck_devices_open(ck_devices *d)
+{
+    d->n = 0;
+    ck_assert_int_eq(crease_plugins_load(), CREASE_OK);
+    for (int i = 0; i < crease_plugin_count(); i++) {
+        const struct crease_loaded_plugin *lp = crease__plugin(i);
+        ck_assert_ptr_nonnull(lp);
+        int count = lp->p->device_count();
+        for (int j = 0; j < count && d->n < CK_MAX_DEVICES; j++) {
+            char name[96];
+            snprintf(name, sizeof name, "%s:%d", lp->p->name, j);
+            crease_device *dev = NULL;
+            int st = crease_device_open(name, &dev);
+            ck_assert_msg(st == CREASE_OK, "cannot open %s: %s (%s)", name,
+                          crease_status_str(st), crease_last_error());
+            d->dev[d->n++] = dev;
+        }
+    }
+}
+
+static inline void ck_devices_close(ck_devices *d)
+{
+    for (int i = 0; i < d->n; i++)
+        crease_device_free(d->dev[i]);
+    d->n = 0;
+}
+
+/* Prints one line per device that the sweep will cover. */
+static inline int ck_devices_print(FILE *f)
+{
+    int total = 0;
+    if (crease_plugins_load() != CREASE_OK)
+        return 0;
+    for (int i = 0; i < crease_plugin_count(); i++) {
+        const struct crease_loaded_plugin *lp = crease__plugin(i);
+        int count = lp->p->device_count();
+        for (int j = 0; j < count; j++) {
+            struct crease_device_info info;
+            memset(&info, 0, sizeof info);
+            info.size = sizeof info;
+            crease_plugin_device_info(i, j, &info);
+            fprintf(f, "testing device %s:%d (%s variant) %s [%s, %d compute units]\n",
+                    lp->p->name, j, lp->p->variant ? lp->p->variant : "", info.name,
+                    info.type, info.compute_units);
+            total++;
+        }
+    }
+    return total;
+}
+
+/* ----------------------------------------------------- guarded buffers */
+
+/* An output buffer has CK_GUARD floats after the region an op may write,
+ * filled with a sentinel that must survive the op. */
+#define CK_GUARD 37
+#define CK_SENTINEL 0x4b3c2d1fu /* a finite float no op here produces */
+
+typedef struct ck_buf {
+    crease_device *dev;
+    crease_buf *b;
+    size_t n;     /* floats an op may use */
+    size_t guard; /* sentinel floats after them */
+} ck_buf;
+
+static inline float ck_sentinel(void)
+{
+    uint32_t u = CK_SENTINEL;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* n usable floats plus `guard` sentinel floats, all set to the sentinel. */
+static inline ck_buf ck_buf_new(crease_device *dev, size_t n, size_t guard)
+{
+    ck_buf cb = {dev, NULL, n, guard};
+    size_t total = n + guard;
+    int st = dev->ops->buf_alloc(dev->ctx, (total ? total : 1) * sizeof(float), &cb.b);
+    ck_assert_msg(st == CREASE_OK, "%s: buf_alloc(%zu floats): %s", dev->name, total,
+                  crease_last_error());
+    if (total) {
+        float *tmp = ck_alloc_floats(total);
+        float s = ck_sentinel();
+        for (size_t i = 0; i < total; i++)
+            tmp[i] = s;
+        ck_assert_int_eq(dev->ops->buf_write(dev->ctx, cb.b, 0, total * sizeof(float), tmp),
+                         CREASE_OK);
+        free(tmp);
+    }
+    return cb;
+}
+
+/* an input buffer holding exactly n floats from src (no guard, so a
+ * sanitizer sees reads past its end) */
+static inline ck_buf ck_buf_from(crease_device *dev, const float *src, size_t n)
+{
+    ck_buf cb = ck_buf_new(dev, n, 0);
+    if (n)
+        ck_assert_int_eq(dev->ops->buf_write(dev->ctx, cb.b, 0, n * sizeof(float), src),
+                         CREASE_OK);
+    return cb;
+}
+
+static inline void ck_buf_put(ck_buf *cb, const float *src, size_t n)
+{
+    ck_assert(n <= cb->n);
+    if (n)
+        ck_assert_int_eq(cb->dev->ops->buf_write(cb->dev->ctx, cb->b, 0, n * sizeof(float), src),
+                         CREASE_OK);
+}
+
+static inline void ck_buf_get(const ck_buf *cb, float *dst, size_t n)
+{
+    ck_assert(n <= cb->n + cb->guard);
+    if (n)
+        ck_assert_int_eq(cb->dev->ops->buf_read(cb->dev->ctx, cb->b, 0, n * sizeof(float), dst),
+                         CREASE_OK);
+}
+
+/* Fails unless the guard after the usable region still holds the sentinel. */
+static inline void ck_buf_check_guard(const ck_buf *cb, const char *what)
+{
+    if (!cb->guard)
+        return;
+    float *tmp = ck_alloc_floats(cb->guard);
+    ck_assert_int_eq(cb->dev->ops->buf_read(cb->dev->ctx, cb->b, cb->n * sizeof(float),
+                                            cb->guard * sizeof(float), tmp),
+                     CREASE_OK);
+    /* one assertion, not one per float: a passing ck_assert is not free */
+    size_t bad = cb->guard;
+    for (size_t i = 0; i < cb->guard && bad == cb->guard; i++) {
+        uint32_t u;
+        memcpy(&u, &tmp[i], sizeof u);
+        if (u != CK_SENTINEL)
+            bad = i;
+    }
+    double v = bad < cb->guard ? (double)tmp[bad] : 0.0;
+    free(tmp);
+    ck_assert_msg(bad == cb->guard, "%s: %s wrote past the end of its output "
+                  "(guard float %zu after %zu used floats is now %g)",
+                  cb->dev->name, what, bad, cb->n, v);
+}
+
+static inline void ck_buf_free(ck_buf *cb)
+{
+    if (cb->b)
+        cb->dev->ops->buf_free(cb->dev->ctx, cb->b);
+    cb->b = NULL;
+}
+
+#endif

@@ -1,0 +1,195 @@
+/*
+ * cli.h -- shared pieces of the crease command-line tool (tools/cli_*.c).
+ *
+ * The tool uses only the public API of <crease.h>.  Conventions:
+ *   - a bad command line prints ONE line
+ *       crease: <what is wrong> (see 'crease CMD --help')
+ *     on stderr and exits with CLI_EXIT_USAGE (2); all such checks happen
+ *     before anything is allocated, so cli_usage_error() may exit directly;
+ *   - a library failure prints
+ *       crease: <what failed>: <crease_last_error() or crease_status_str()>
+ *     and the command returns CLI_EXIT_FAIL (1) after freeing what it holds.
+ */
+#ifndef CREASE_CLI_H
+#define CREASE_CLI_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <crease.h>
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define CLI_NORETURN __attribute__((noreturn))
+#else
+#define CLI_PRINTF(a, b)
+#define CLI_NORETURN
+#endif
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_INTERRUPTED = 130 };
+
+/* ------------------------------------------------------------ messages */
+
+/* The command being run ("train"), or NULL at the top level; used for the
+ * "(see 'crease CMD --help')" hint. */
+extern const char *cli_cmd;
+
+/* Prints "crease: MESSAGE (see 'crease CMD --help')" and exits with 2. */
+CLI_NORETURN void cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* The same message, but returns CLI_EXIT_USAGE (for checks made after
+ * something was allocated). */
+int cli_usage_message(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* Prints "crease: WHAT: DETAIL" where DETAIL is crease_last_error() or,
+ * if that is empty, crease_status_str(s).  Returns CLI_EXIT_FAIL. */
+int cli_lib_error(crease_status s, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* 1 if crease_last_error() already mentions s (a path, a device name), so
+ * that a message need not repeat it. */
+int cli_error_names(const char *s);
+/* Prints "crease: MESSAGE".  Returns CLI_EXIT_FAIL. */
+int cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* Prints "crease: warning: MESSAGE". */
+void cli_warn(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* ------------------------------------------------------ argument parsing */
+
+typedef struct cli_optdef {
+    const char *name; /* "--epochs" */
+    int takes_value;
+    int id;           /* > 0 */
+} cli_optdef;
+
+typedef struct cli_args {
+    int argc;
+    char **argv;
+    int i;
+    int only_positional; /* after "--" */
+} cli_args;
+
+enum { CLI_ARG_END = 0, CLI_ARG_POSITIONAL = -1 };
+
+void cli_args_init(cli_args *a, int argc, char **argv);
+/* Next option: returns its id with *val set to its value (NULL for a
+ * flag), CLI_ARG_POSITIONAL with *val the argument, or CLI_ARG_END.
+ * Accepts "--name value" and "--name=value"; "--" ends the options.
+ * Unknown options, missing or unexpected values are usage errors. */
+int cli_args_next(cli_args *a, const cli_optdef *defs, const char **val);
+/* 1 if "-h" or "--help" appears before any "--". */
+int cli_wants_help(int argc, char **argv);
+
+/* Full validation; out-of-range or malformed values are usage errors
+ * naming `opt`. */
+long cli_parse_long(const char *opt, const char *s, long lo, long hi);
+uint64_t cli_parse_u64(const char *opt, const char *s);
+/* min_open/max_open: whether the bound itself is excluded. */
+double cli_parse_double(const char *opt, const char *s, double lo,
+                        int lo_open, double hi, int hi_open);
+
+/* Enumerations: a NULL-terminated name table; returns the index or exits
+ * with a usage error listing the choices. */
+int cli_parse_choice(const char *opt, const char *s, const char *what,
+                     const char *const *names);
+
+/* Validates a model spec "IN-H1-...-OUT"; a malformed one is a usage
+ * error.  Returns the first and last widths and the number of widths. */
+void cli_parse_spec(const char *opt, const char *spec, int *first, int *last,
+                    int *count);
+
+/* Edit distance based suggestion: the closest of names[] to s (NULL if
+ * none is close).  names is NULL-terminated. */
+const char *cli_suggest(const char *s, const char *const *names);
+
+/* --------------------------------------------------------- formatting */
+
+/* "858,619" */
+const char *cli_fmt_count(char *buf, size_t len, uint64_t n);
+/* "12.3s", "4m 05.1s", "1h 02m 03s" */
+const char *cli_fmt_duration(char *buf, size_t len, double seconds);
+/* "1:23", "1:02:03" */
+const char *cli_fmt_clock(char *buf, size_t len, double seconds);
+/* "23.4 GiB" */
+const char *cli_fmt_bytes(char *buf, size_t len, uint64_t bytes);
+/* "312k", "1.23M" */
+const char *cli_fmt_rate(char *buf, size_t len, double per_s);
+
+double cli_now(void); /* monotonic seconds */
+
+/* ------------------------------------------------ data, devices, models */
+
+/* Data sources given with --data. */
+typedef enum cli_data_kind { CLI_DATA_BAARLE, CLI_DATA_CSV, CLI_DATA_PNG } cli_data_kind;
+/* Classifies a --data value; a value that is none of the three is a
+ * usage error. */
+cli_data_kind cli_data_kind_of(const char *opt, const char *s);
+/* Loads the data set; prints the error and returns CLI_EXIT_FAIL on
+ * failure. */
+int cli_load_data(const char *source, crease_dataset **out);
+/* "baarle (built-in)" or the path. */
+const char *cli_data_label(const char *source);
+
+/* Loads the plugins (with a hint at $CREASE_PLUGIN_PATH if none loads)
+ * and opens the device (NULL = $CREASE_DEVICE, else cpu:0). */
+int cli_open_device(const char *name, crease_device **out);
+/* "cpu:0, AMD EPYC 9R14 (avx2)" */
+const char *cli_device_label(char *buf, size_t len, crease_device *dev);
+
+/* Checks that a model with `inputs` inputs and `outputs` outputs fits the
+ * data; prints the problem as a usage message and returns CLI_EXIT_USAGE
+ * if not. */
+int cli_check_fit(const char *spec, int inputs, int outputs,
+                  const crease_dataset *data);
+
+/* Activation names accepted by --act, and their crease_act ids. */
+extern const char *const cli_act_names[];
+extern const int cli_act_ids[];
+
+/* ------------------------------------------------------------ training */
+
+/* Set by SIGINT (see cli_catch_interrupt); the progress callback asks the
+ * trainer to stop when it is set. */
+extern volatile sig_atomic_t cli_interrupted;
+/* First Ctrl-C: finish gracefully; a second one kills. */
+void cli_catch_interrupt(void);
+
+/* One training run: net from spec on dev, trained on data. */
+typedef struct cli_run {
+    /* in */
+    const char *spec;
+    crease_net_opts net_opts;
+    crease_train_opts train_opts;
+    const char *save;  /* safetensors path or NULL */
+    const char *log;   /* CSV path or NULL */
+    int quiet;
+    /* out */
+    size_t params;
+    int epochs_done;
+    int interrupted;
+    double seconds;          /* wall time of the epochs */
+    double samples_per_s;    /* training throughput */
+    crease_metrics final;    /* crease_net_eval over all labelled points */
+} cli_run;
+
+/* Runs it; prints progress on stderr unless quiet.  Returns CLI_EXIT_OK
+ * or CLI_EXIT_FAIL (the error printed). */
+int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r);
+/* Erases a live progress line before other output goes to stderr. */
+void cli_progress_break(void);
+
+/* ------------------------------------------------------------ commands */
+
+int cli_cmd_devices(int argc, char **argv);
+int cli_cmd_train(int argc, char **argv);
+int cli_cmd_eval(int argc, char **argv);
+int cli_cmd_demo(int argc, char **argv);
+
+void cli_help_devices(void);
+void cli_help_train(void);
+void cli_help_eval(void);
+void cli_help_demo(void);
+
+/* The settings shared by 'train' and 'demo' defaults (the Baarle task). */
+void cli_baarle_train_defaults(crease_train_opts *o);
+#define CLI_DEFAULT_SPEC "2-32-32-32-32-2"
+#define CLI_SHALLOW_SPEC "2-512-2"
+
+#endif /* CREASE_CLI_H */

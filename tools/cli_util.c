@@ -1,0 +1,568 @@
+/*
+ * cli_util.c -- messages, argument parsing and formatting for the crease
+ * command-line tool.
+ */
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#define _POSIX_C_SOURCE 200809L
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cli.h"
+
+const char *cli_cmd = NULL;
+
+/* ------------------------------------------------------------ messages */
+
+static void see_help_suffix(void)
+{
+    if (cli_cmd)
+        fprintf(stderr, " (see 'crease %s --help')\n", cli_cmd);
+    else
+        fprintf(stderr, " (see 'crease --help')\n");
+}
+
+void cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    cli_progress_break();
+    fputs("crease: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    see_help_suffix();
+    exit(CLI_EXIT_USAGE);
+}
+
+int cli_usage_message(const char *fmt, ...)
+{
+    va_list ap;
+    cli_progress_break();
+    fputs("crease: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    see_help_suffix();
+    return CLI_EXIT_USAGE;
+}
+
+int cli_lib_error(crease_status s, const char *fmt, ...)
+{
+    /* Copy the detail first: it is only valid until the next crease call. */
+    char detail[1024];
+    const char *e = crease_last_error();
+    if (e && *e)
+        snprintf(detail, sizeof detail, "%s", e);
+    else
+        snprintf(detail, sizeof detail, "%s", crease_status_str(s));
+
+    va_list ap;
+    cli_progress_break();
+    fputs("crease: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, ": %s\n", detail);
+    return CLI_EXIT_FAIL;
+}
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    cli_progress_break();
+    fputs("crease: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CLI_EXIT_FAIL;
+}
+
+void cli_warn(const char *fmt, ...)
+{
+    va_list ap;
+    cli_progress_break();
+    fputs("crease: warning: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* ------------------------------------------------------ argument parsing */
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64)
+        return (size_t)-1;
+    size_t row[65];
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *cli_suggest(const char *s, const char *const *names)
+{
+    const char *best = NULL;
+    size_t best_d = (size_t)-1;
+    size_t ls = strlen(s);
+    for (int i = 0; names[i]; i++) {
+        /* A unique prefix of at least 3 characters is a good guess too. */
+        size_t d = edit_distance(s, names[i]);
+        if (ls >= 3 && strncmp(names[i], s, ls) == 0 && d > 1)
+            d = 1;
+        if (d < best_d) {
+            best_d = d;
+            best = names[i];
+        }
+    }
+    /* Allow one edit for short words, two for longer ones. */
+    size_t limit = ls <= 4 ? 1 : 2;
+    return best_d <= limit ? best : NULL;
+}
+
+void cli_args_init(cli_args *a, int argc, char **argv)
+{
+    a->argc = argc;
+    a->argv = argv;
+    a->i = 0;
+    a->only_positional = 0;
+}
+
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void unknown_option(const char *arg, size_t len, const cli_optdef *defs)
+{
+    const char *names[64];
+    int n = 0;
+    for (int i = 0; defs[i].name && n < 63; i++)
+        names[n++] = defs[i].name;
+    names[n++] = "--help";
+    names[n] = NULL;
+
+    char opt[128];
+    snprintf(opt, sizeof opt, "%.*s", (int)(len < 120 ? len : 120), arg);
+    const char *guess = cli_suggest(opt, names);
+    if (guess)
+        cli_usage_error("unknown option '%s'; did you mean '%s'?", opt, guess);
+    cli_usage_error("unknown option '%s'", opt);
+}
+
+int cli_args_next(cli_args *a, const cli_optdef *defs, const char **val)
+{
+    *val = NULL;
+    while (a->i < a->argc) {
+        const char *arg = a->argv[a->i++];
+        if (a->only_positional || arg[0] != '-' || arg[1] == '\0') {
+            *val = arg;
+            return CLI_ARG_POSITIONAL;
+        }
+        if (strcmp(arg, "--") == 0) {
+            a->only_positional = 1;
+            continue;
+        }
+        if (arg[1] != '-')
+            cli_usage_error("unknown option '%s' (options are written --name)", arg);
+
+        const char *eq = strchr(arg, '=');
+        size_t len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const cli_optdef *d = NULL;
+        for (int i = 0; defs[i].name; i++) {
+            if (strlen(defs[i].name) == len && strncmp(defs[i].name, arg, len) == 0) {
+                d = &defs[i];
+                break;
+            }
+        }
+        if (!d)
+            unknown_option(arg, len, defs);
+        if (!d->takes_value) {
+            if (eq)
+                cli_usage_error("%s takes no value", d->name);
+            return d->id;
+        }
+        if (eq) {
+            *val = eq + 1;
+        } else {
+            if (a->i >= a->argc)
+                cli_usage_error("%s needs a value", d->name);
+            *val = a->argv[a->i++];
+        }
+        if (**val == '\0')
+            cli_usage_error("%s needs a value, got an empty string", d->name);
+        return d->id;
+    }
+    return CLI_ARG_END;
+}
+
+long cli_parse_long(const char *opt, const char *s, long lo, long hi)
+{
+    const char *p = s;
+    if (!isdigit((unsigned char)*p) && !((*p == '-' || *p == '+') && isdigit((unsigned char)p[1])))
+        cli_usage_error("%s: '%s' is not a whole number", opt, s);
+    char *end;
+    errno = 0;
+    long v = strtol(p, &end, 10);
+    if (*end != '\0')
+        cli_usage_error("%s: '%s' is not a whole number", opt, s);
+    if (errno == ERANGE || v < lo || v > hi)
+        cli_usage_error("%s must be between %ld and %ld, not '%s'", opt, lo, hi, s);
+    return v;
+}
+
+uint64_t cli_parse_u64(const char *opt, const char *s)
+{
+    const char *p = s;
+    if (*p == '+')
+        p++;
+    if (!isdigit((unsigned char)*p)) {
+        if (*p == '-' && isdigit((unsigned char)p[1]))
+            cli_usage_error("%s must not be negative, not '%s'", opt, s);
+        cli_usage_error("%s: '%s' is not a whole number", opt, s);
+    }
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 10);
+    if (*end != '\0')
+        cli_usage_error("%s: '%s' is not a whole number", opt, s);
+    if (errno == ERANGE || v > UINT64_MAX)
+        cli_usage_error("%s must be between 0 and %llu, not '%s'", opt,
+                        (unsigned long long)UINT64_MAX, s);
+    return (uint64_t)v;
+}
+
+double cli_parse_double(const char *opt, const char *s, double lo, int lo_open,
+                        double hi, int hi_open)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || isspace((unsigned char)*s))
+        cli_usage_error("%s: '%s' is not a number", opt, s);
+    if (!isfinite(v))
+        cli_usage_error("%s: '%s' is not a finite number", opt, s);
+    if (errno == ERANGE && v != 0)
+        cli_usage_error("%s: '%s' is out of range", opt, s);
+
+    int bad = lo_open ? !(v > lo) : !(v >= lo);
+    bad |= hi_open ? !(v < hi) : !(v <= hi);
+    if (bad) {
+        if (isinf(hi)) {
+            cli_usage_error("%s must be %s %g, not '%s'", opt,
+                            lo_open ? "greater than" : "at least", lo, s);
+        }
+        cli_usage_error("%s must be in %c%g, %g%c, not '%s'", opt,
+                        lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']', s);
+    }
+    return v;
+}
+
+int cli_parse_choice(const char *opt, const char *s, const char *what,
+                     const char *const *names)
+{
+    char list[256] = "";
+    int n = 0;
+    for (int i = 0; names[i]; i++) {
+        if (strcmp(s, names[i]) == 0)
+            return i;
+        n++;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", i == 0 ? "" : (i == n - 1 ? " or " : ", "),
+                 names[i]);
+    }
+    const char *guess = cli_suggest(s, names);
+    if (guess)
+        cli_usage_error("%s: unknown %s '%s'; did you mean '%s'?", opt, what, s, guess);
+    cli_usage_error("%s: unknown %s '%s' (choose %s)", opt, what, s, list);
+}
+
+void cli_parse_spec(const char *opt, const char *spec, int *first, int *last,
+                    int *count)
+{
+    const char *p = spec;
+    int n = 0;
+    long w = 0;
+    for (;;) {
+        const char *start = p;
+        while (*p && *p != '-')
+            p++;
+        size_t len = (size_t)(p - start);
+        if (len == 0)
+            cli_usage_error("%s '%s': empty width (write widths like 2-32-32-2)", opt, spec);
+        int digits = 1;
+        for (size_t i = 0; i < len; i++)
+            digits &= isdigit((unsigned char)start[i]) != 0;
+        if (!digits)
+            cli_usage_error("%s '%s': '%.*s' is not a positive whole number", opt, spec,
+                            (int)len, start);
+        w = 0;
+        for (size_t i = 0; i < len && w <= 1000000; i++)
+            w = w * 10 + (start[i] - '0');
+        if (w < 1)
+            cli_usage_error("%s '%s': widths must be at least 1, not %.*s", opt, spec,
+                            (int)len, start);
+        if (w > 1000000)
+            cli_usage_error("%s '%s': width %.*s is too large (at most 1000000)", opt,
+                            spec, (int)len, start);
+        if (n == 0)
+            *first = (int)w;
+        n++;
+        if (*p == '\0')
+            break;
+        p++; /* skip '-' */
+    }
+    if (n < 2)
+        cli_usage_error("%s '%s': needs at least an input and an output width, like 2-32-2",
+                        opt, spec);
+    *last = (int)w;
+    *count = n;
+}
+
+/* --------------------------------------------------------- formatting */
+
+const char *cli_fmt_count(char *buf, size_t len, uint64_t n)
+{
+    char digits[32];
+    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)n);
+    char out[48];
+    int o = 0;
+    for (int i = 0; i < nd; i++) {
+        if (i > 0 && (nd - i) % 3 == 0)
+            out[o++] = ',';
+        out[o++] = digits[i];
+    }
+    out[o] = '\0';
+    snprintf(buf, len, "%s", out);
+    return buf;
+}
+
+const char *cli_fmt_duration(char *buf, size_t len, double s)
+{
+    if (!(s >= 0))
+        s = 0;
+    if (s < 60) {
+        snprintf(buf, len, "%.1fs", s);
+    } else if (s < 3600) {
+        int m = (int)(s / 60);
+        snprintf(buf, len, "%dm %04.1fs", m, s - 60.0 * m);
+    } else {
+        long t = (long)(s + 0.5);
+        snprintf(buf, len, "%ldh %02ldm %02lds", t / 3600, t / 60 % 60, t % 60);
+    }
+    return buf;
+}
+
+const char *cli_fmt_clock(char *buf, size_t len, double s)
+{
+    if (!(s >= 0) || s > 359999)
+        s = 359999;
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, len, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, len, "%ld:%02ld", t / 60, t % 60);
+    return buf;
+}
+
+const char *cli_fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 5) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0)
+        snprintf(buf, len, "%llu bytes", (unsigned long long)bytes);
+    else
+        snprintf(buf, len, "%.1f %s", v, units[u]);
+    return buf;
+}
+
+const char *cli_fmt_rate(char *buf, size_t len, double r)
+{
+    if (!(r >= 0))
+        r = 0;
+    if (r >= 1e9)
+        snprintf(buf, len, "%.2fG", r / 1e9);
+    else if (r >= 1e6)
+        snprintf(buf, len, "%.2fM", r / 1e6);
+    else if (r >= 1e3)
+        snprintf(buf, len, "%.0fk", r / 1e3);
+    else
+        snprintf(buf, len, "%.0f", r);
+    return buf;
+}
+
+double cli_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* ------------------------------------------------ data, devices, models */
+
+int cli_error_names(const char *s)
+{
+    const char *e = crease_last_error();
+    return e && s && *s && strstr(e, s) != NULL;
+}
+
+const char *const cli_act_names[] = {"relu", "leaky_relu", "tanh", "sigmoid", NULL};
+const int cli_act_ids[] = {CREASE_ACT_RELU, CREASE_ACT_LEAKY_RELU, CREASE_ACT_TANH,
+                           CREASE_ACT_SIGMOID};
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t ls = strlen(s), lx = strlen(suffix);
+    return ls > lx && strcasecmp(s + ls - lx, suffix) == 0;
+}
+
+cli_data_kind cli_data_kind_of(const char *opt, const char *s)
+{
+    if (strcmp(s, "baarle") == 0)
+        return CLI_DATA_BAARLE;
+    if (ends_with(s, ".csv"))
+        return CLI_DATA_CSV;
+    if (ends_with(s, ".png"))
+        return CLI_DATA_PNG;
+    cli_usage_error("%s '%s': expected 'baarle', a FILE.csv or a FILE.png label mask", opt, s);
+}
+
+const char *cli_data_label(const char *source)
+{
+    return strcmp(source, "baarle") == 0 ? "baarle (built-in)" : source;
+}
+
+int cli_load_data(const char *source, crease_dataset **out)
+{
+    crease_status s;
+    *out = NULL;
+    switch (cli_data_kind_of("--data", source)) {
+    case CLI_DATA_BAARLE:
+        s = crease_dataset_load_baarle(NULL, out);
+        if (s)
+            return cli_lib_error(s, "cannot load the built-in Baarle data");
+        break;
+    case CLI_DATA_PNG:
+        s = crease_dataset_load_baarle(source, out);
+        if (s && cli_error_names(source))
+            return cli_lib_error(s, "cannot load the label mask");
+        if (s)
+            return cli_lib_error(s, "cannot load the label mask '%s'", source);
+        break;
+    default:
+        s = crease_dataset_load_csv(source, out);
+        if (s && cli_error_names(source))
+            return cli_lib_error(s, "cannot load the CSV data");
+        if (s)
+            return cli_lib_error(s, "cannot load the CSV file '%s'", source);
+        break;
+    }
+    if (crease_dataset_size(*out) == 0) {
+        crease_dataset_free(*out);
+        *out = NULL;
+        return cli_error("'%s' holds no labelled points", source);
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_open_device(const char *name, crease_device **out)
+{
+    *out = NULL;
+    crease_status s = crease_plugins_load();
+    if (s) {
+        cli_lib_error(s, "no backend plugin could be loaded");
+        fprintf(stderr, "crease: set CREASE_PLUGIN_PATH to the directory holding the "
+                        "crease-*.so plugins, and see 'crease devices'\n");
+        return CLI_EXIT_FAIL;
+    }
+    s = crease_device_open(name, out);
+    if (s) {
+        const char *env = getenv("CREASE_DEVICE");
+        const char *shown = name && *name ? name : env && *env ? env : "cpu:0";
+        const char *from = name && *name ? "" : env && *env ? " (from $CREASE_DEVICE)" : "";
+        if (cli_error_names(shown) && !*from)
+            cli_lib_error(s, "cannot open the device");
+        else
+            cli_lib_error(s, "cannot open device '%s'%s", shown, from);
+        *out = NULL;
+        return CLI_EXIT_FAIL;
+    }
+    return CLI_EXIT_OK;
+}
+
+const char *cli_device_label(char *buf, size_t len, crease_device *dev)
+{
+    struct crease_device_info info;
+    memset(&info, 0, sizeof info);
+    info.size = sizeof info;
+    if (crease_device_get_info(dev, &info) == CREASE_OK && info.name[0])
+        snprintf(buf, len, "%s, %.*s", crease_device_name(dev), (int)sizeof info.name,
+                 info.name);
+    else
+        snprintf(buf, len, "%s (%s)", crease_device_name(dev), crease_device_variant(dev));
+    return buf;
+}
+
+int cli_check_fit(const char *spec, int inputs, int outputs, const crease_dataset *data)
+{
+    int dim = crease_dataset_dim(data);
+    int classes = crease_dataset_classes(data);
+    if (inputs != dim) {
+        return cli_usage_message("model %s takes %d input%s but the data has %d "
+                                 "dimension%s: the first width must be %d",
+                                 spec, inputs, inputs == 1 ? "" : "s", dim,
+                                 dim == 1 ? "" : "s", dim);
+    }
+    int ok = outputs == classes || (outputs == 1 && classes <= 2) ||
+             (classes == 1 && outputs == 2);
+    if (!ok) {
+        if (classes == 2)
+            return cli_usage_message("model %s has %d outputs but the data has 2 "
+                                     "classes: the last width must be 2 (softmax) or 1 "
+                                     "(one logit)",
+                                     spec, outputs);
+        return cli_usage_message("model %s has %d output%s but the data has %d "
+                                 "classes: the last width must be %d",
+                                 spec, outputs, outputs == 1 ? "" : "s", classes, classes);
+    }
+    return CLI_EXIT_OK;
+}
