@@ -444,6 +444,26 @@ START_TEST(test_model_mismatch)
 }
 END_TEST
 
+/* The demo checks its options and its output directory before training. */
+START_TEST(test_demo_fails_early)
+{
+    char *file = tmp_path("not-a-dir");
+    write_file(file, "x\n");
+    result r = RUN("demo", "--out", file);
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "is not a directory", "demo --out FILE");
+    ck_assert_str_eq(r.out, "");
+    result_free(&r);
+
+    r = RUN("demo", "--device", "foo:0", "--quick");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "foo:0", "demo --device foo:0");
+    ck_assert_str_eq(r.out, "");
+    result_free(&r);
+    free(file);
+}
+END_TEST
+
 /* ------------------------------------------------------------ devices */
 
 START_TEST(test_devices)
@@ -677,6 +697,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_missing_files);
     tcase_add_test(tc, test_bad_device);
     tcase_add_test(tc, test_model_mismatch);
+    tcase_add_test(tc, test_demo_fails_early);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("run");

@@ -86,6 +86,13 @@ static char *join_path(const char *dir, const char *spec)
     return p;
 }
 
+static double rounded_percent(double fraction)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.2f", 100 * fraction);
+    return strtod(buf, NULL);
+}
+
 int cli_cmd_demo(int argc, char **argv)
 {
     cli_cmd = "demo";
@@ -209,7 +216,9 @@ int cli_cmd_demo(int argc, char **argv)
         rc = CLI_EXIT_INTERRUPTED;
         goto done;
     }
-    double d = 100 * (runs[0].final.balanced_accuracy - runs[1].final.balanced_accuracy);
+    /* The difference of the percentages as printed, 2 decimals each. */
+    double d = rounded_percent(runs[0].final.balanced_accuracy) -
+               rounded_percent(runs[1].final.balanced_accuracy);
     if (d >= 0.005) {
         printf("The deep narrow network wins by %.2f points of balanced accuracy.\n"
                "Every ReLU folds the plane along a line.  One wide layer can only add up\n"
