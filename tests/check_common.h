@@ -156,9 +156,10 @@ static inline int ck_devices_print(FILE *f)
             memset(&info, 0, sizeof info);
             info.size = sizeof info;
             crease_plugin_device_info(i, j, &info);
-            fprintf(f, "testing device %s:%d (%s variant) %s [%s, %d compute units]\n",
-                    lp->p->name, j, lp->p->variant ? lp->p->variant : "", info.name,
-                    info.type, info.compute_units);
+            const char *variant = lp->p->variant ? lp->p->variant : "";
+            fprintf(f, "testing device %s:%d%s%s%s: %s [%s, %d compute units]\n", lp->p->name,
+                    j, *variant ? " (" : "", variant, *variant ? ")" : "", info.name, info.type,
+                    info.compute_units);
             total++;
         }
     }

@@ -48,7 +48,7 @@ static void teardown(void)
     for (int di_ = 0; di_ < devs.n; di_++)   \
         for (crease_device *d = devs.dev[di_]; d; d = NULL)
 
-/* whether d offers the op; if not, says so once per test */
+/* whether d offers the op; if not, says so (call it once per test) */
 #define OFFERED(d, slot) offered((d), CREASE_HAS_OP((d)->ops, slot), #slot)
 
 static int offered(const crease_device *d, int has, const char *op)
@@ -205,6 +205,10 @@ START_TEST(test_errors)
         EXPECT_FAIL(d, o->buf_copy(c, a.b, 0, b.b, 5 * fs, 6 * fs), "buf_copy src past end");
         EXPECT_FAIL(d, o->buf_copy(c, a.b, 8 * fs, b.b, 0, 3 * fs), "buf_copy dst past end");
         EXPECT_FAIL(d, o->buf_read(c, NULL, 0, fs, h), "buf_read of NULL");
+        /* far beyond any device: a clear error, not a crash */
+        crease_buf *huge = NULL;
+        EXPECT_FAIL(d, o->buf_alloc(c, (size_t)1 << 62, &huge), "buf_alloc of 2^62 bytes");
+        ck_assert_ptr_null(huge);
         EXPECT_FAIL(d, o->fill(c, NULL, 1, 0.0f), "fill NULL");
         EXPECT_FAIL(d, o->fill(c, a.b, 11, 0.0f), "fill past the end");
         EXPECT_FAIL(d, o->scale(c, 1, 2.0f, NULL), "scale NULL");
@@ -274,7 +278,8 @@ static void gemm_case(crease_device *d, ck_rng *r, int ta, int tb, int m, int n,
     ck_buf C = ck_buf_new(d, nc, CK_GUARD);
     ck_buf_put(&C, c, nc);
     char what[160];
-    snprintf(what, sizeof what, "gemm ta=%d tb=%d m=%d n=%d k=%d alpha=%g beta=%g lda=%d ldb=%d ldc=%d",
+    snprintf(what, sizeof what,
+             "gemm ta=%d tb=%d m=%d n=%d k=%d alpha=%g beta=%g lda=%d ldb=%d ldc=%d",
              ta, tb, m, n, k, (double)alpha, (double)beta, lda, ldb, ldc);
     OK(d, d->ops->gemm(d->ctx, ta, tb, m, n, k, alpha, A.b, lda, B.b, ldb, beta, C.b, ldc), what);
     ck_buf_get(&C, got, nc);
@@ -431,7 +436,8 @@ START_TEST(test_gemm_degenerate)
 END_TEST
 
 /* runs one GEMM and returns C (m x n, ldc = n) */
-static float *gemm_once(crease_device *d, int ta, int tb, int m, int n, int k, uint64_t seed)
+static float *gemm_once(crease_device *d, int ta, int tb, int m, int n, int k, float alpha,
+                        float beta, uint64_t seed)
 {
     ck_rng r;
     ck_rng_seed(&r, seed);
@@ -441,7 +447,7 @@ static float *gemm_once(crease_device *d, int ta, int tb, int m, int n, int k, u
     ck_fill_uniform(&r, b, nb, -1, 1);
     ck_fill_uniform(&r, c, nc, -1, 1);
     ck_buf A = ck_buf_from(d, a, na), B = ck_buf_from(d, b, nb), C = ck_buf_from(d, c, nc);
-    OK(d, d->ops->gemm(d->ctx, ta, tb, m, n, k, 0.5f, A.b, ta ? m : k, B.b, tb ? k : n, 0.25f,
+    OK(d, d->ops->gemm(d->ctx, ta, tb, m, n, k, alpha, A.b, ta ? m : k, B.b, tb ? k : n, beta,
                        C.b, n),
        "gemm");
     ck_buf_get(&C, c, nc);
@@ -464,11 +470,13 @@ START_TEST(test_gemm_determinism)
     {
         if (!OFFERED(d, gemm))
             continue;
-        for (size_t s = 0; s < sizeof DET / sizeof *DET; s++) {
-            const int *g = DET[s];
+        /* both the plain (alpha 1, beta 0) and the general case */
+        for (size_t s = 0; s < 2 * (sizeof DET / sizeof *DET); s++) {
+            const int *g = DET[s / 2];
+            float alpha = s % 2 ? 0.5f : 1.0f, beta = s % 2 ? 0.25f : 0.0f;
             size_t nc = (size_t)g[2] * g[3];
-            float *c1 = gemm_once(d, g[0], g[1], g[2], g[3], g[4], 100 + s);
-            float *c2 = gemm_once(d, g[0], g[1], g[2], g[3], g[4], 100 + s);
+            float *c1 = gemm_once(d, g[0], g[1], g[2], g[3], g[4], alpha, beta, 100 + s);
+            float *c2 = gemm_once(d, g[0], g[1], g[2], g[3], g[4], alpha, beta, 100 + s);
             ck_assert_msg(memcmp(c1, c2, nc * sizeof *c1) == 0,
                           "%s: gemm %dx%dx%d (ta=%d tb=%d) differs between two runs", d->name,
                           g[2], g[3], g[4], g[0], g[1]);
@@ -480,7 +488,8 @@ START_TEST(test_gemm_determinism)
                     setenv("CREASE_NUM_THREADS", threads[t], 1);
                     crease_device *d2 = NULL;
                     ck_assert_int_eq(crease_device_open(d->name, &d2), CREASE_OK);
-                    float *c3 = gemm_once(d2, g[0], g[1], g[2], g[3], g[4], 100 + s);
+                    float *c3 =
+                        gemm_once(d2, g[0], g[1], g[2], g[3], g[4], alpha, beta, 100 + s);
                     ck_assert_msg(memcmp(c1, c3, nc * sizeof *c1) == 0,
                                   "%s: gemm %dx%dx%d differs with %s threads", d->name, g[2],
                                   g[3], g[4], threads[t]);
@@ -710,13 +719,15 @@ START_TEST(test_sum)
                 ck_buf_get(&O, got, off + 1);
                 ck_buf_check_guard(&O, what);
                 expect_exact(d, "sum: floats before out_off", got, out, off);
-                ck_assert_msg(fabs(got[off] - ref) <= 1e-6 * absum + 1e-6, "%s: %s = %.9g, want %.9g",
+                ck_assert_msg(fabs(got[off] - ref) <= 1e-6 * absum + 1e-6,
+                              "%s: %s = %.9g, want %.9g",
                               d->name, what, (double)got[off], ref);
                 /* the same call again gives the same bits */
                 ck_buf_put(&O, out, off + 1);
                 OK(d, d->ops->sum(d->ctx, n, X.b, beta, O.b, off), what);
                 OK(d, d->ops->buf_read(d->ctx, O.b, off * sizeof(float), sizeof got2, &got2), what);
-                ck_assert_msg(memcmp(&got2, &got[off], sizeof got2) == 0, "%s: %s not deterministic",
+                ck_assert_msg(memcmp(&got2, &got[off], sizeof got2) == 0,
+                              "%s: %s not deterministic",
                               d->name, what);
                 ck_buf_free(&X);
                 ck_buf_free(&O);
@@ -746,6 +757,7 @@ START_TEST(test_scale_axpy)
 {
     FOR_DEVICES(d)
     {
+        int scale = OFFERED(d, scale), axpy = OFFERED(d, axpy);
         ck_rng r;
         ck_rng_seed(&r, 15);
         for (size_t s = 0; s < NSIZES; s++) {
@@ -756,7 +768,7 @@ START_TEST(test_scale_axpy)
             ck_fill_uniform(&r, y, n, -4, 4);
             sprinkle_nonfinite(x, n);
             char what[64];
-            if (OFFERED(d, scale)) {
+            if (scale) {
                 ck_buf X = ck_buf_new(d, n, CK_GUARD);
                 ck_buf_put(&X, x, n);
                 snprintf(what, sizeof what, "scale n=%zu", n);
@@ -768,7 +780,7 @@ START_TEST(test_scale_axpy)
                 expect_close(d, what, g, ref, n, TOL_EW);
                 ck_buf_free(&X);
             }
-            if (OFFERED(d, axpy)) {
+            if (axpy) {
                 ck_buf X = ck_buf_from(d, x, n), Y = ck_buf_new(d, n, CK_GUARD);
                 ck_buf_put(&Y, y, n);
                 snprintf(what, sizeof what, "axpy n=%zu", n);
@@ -910,7 +922,8 @@ START_TEST(test_softmax_xent)
                 ck_fill_uniform(&r, z, n, -5, 5);
                 for (int i = 0; i < rows; i++) {
                     /* about one row in five is unlabelled */
-                    lab[i] = ck_rng_below(&r, 5) == 0 ? -1.0f : (float)ck_rng_below(&r, (uint32_t)cols);
+                    lab[i] = ck_rng_below(&r, 5) == 0 ? -1.0f
+                                                      : (float)ck_rng_below(&r, (uint32_t)cols);
                     if (i % 13 == 3)
                         z[(size_t)i * cols] = 80.0f; /* exp would overflow unshifted */
                     if (i % 17 == 5)
@@ -1177,7 +1190,8 @@ START_TEST(test_gather_rows)
                 OK(d, d->ops->buf_write(d->ctx, I.b, 0, (off + rows) * sizeof *idx, idx),
                    "buf_write idx");
                 char what[96];
-                snprintf(what, sizeof what, "gather_rows rows=%d cols=%d idx_off=%zu", rows, cols, off);
+                snprintf(what, sizeof what, "gather_rows rows=%d cols=%d idx_off=%zu", rows, cols,
+                         off);
                 OK(d, d->ops->gather_rows(d->ctx, rows, cols, S.b, I.b, off, D.b), what);
                 ck_buf_get(&D, got, nd);
                 ck_buf_check_guard(&D, what);
@@ -1230,7 +1244,8 @@ START_TEST(test_sgd)
                 float mom = cases[cs][0], wd = cases[cs][1], lr = 0.05f;
                 int nest = (int)cases[cs][2];
                 float *w = ck_alloc_floats(n), *g = ck_alloc_floats(n), *v = ck_alloc_floats(n);
-                double *rw = ck_alloc_doubles(n), *rv = ck_alloc_doubles(n), *w0 = ck_alloc_doubles(n);
+                double *rw = ck_alloc_doubles(n), *rv = ck_alloc_doubles(n);
+                double *w0 = ck_alloc_doubles(n);
                 ck_fill_uniform(&r, w, n, -1, 1);
                 for (size_t i = 0; i < n; i++) {
                     w0[i] = rw[i] = w[i];
@@ -1298,7 +1313,8 @@ START_TEST(test_adam)
                     float wd = wdi ? 0.1f : 0.0f;
                     float *w = ck_alloc_floats(n), *g = ck_alloc_floats(n);
                     float *m = ck_alloc_floats(n), *v = ck_alloc_floats(n);
-                    double *rw = ck_alloc_doubles(n), *rm = ck_alloc_doubles(n), *w0 = ck_alloc_doubles(n);
+                    double *rw = ck_alloc_doubles(n), *rm = ck_alloc_doubles(n);
+                    double *w0 = ck_alloc_doubles(n);
                     double *rv = ck_alloc_doubles(n);
                     ck_fill_uniform(&r, w, n, -1, 1);
                     for (size_t i = 0; i < n; i++) {

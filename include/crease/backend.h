@@ -32,6 +32,17 @@
  *     the plugin calls host->set_error() with the detail (which call, which
  *     size, the build log...) before returning.
  *   - A plugin must not call exit(), abort() or print to stdout.
+ *   - Determinism: the same call with the same inputs on the same device
+ *     gives the same bits, whatever the timing or thread count (fixed
+ *     work split, fixed combination order).  Training parity and
+ *     reproducible loss curves rely on it.
+ *   - NaN and Inf propagate as IEEE arithmetic says (relu(NaN) = NaN).
+ *   - Invalid data values the device cannot check cheaply (a label out of
+ *     range, a gather index past the source) give an undefined result but
+ *     never an out-of-bounds access; a backend may return CREASE_EINVAL.
+ *   - A context is used by one host thread at a time.
+ *   - A process must not fork() while plugins are loaded and then use them
+ *     in the child (threaded runtimes such as PoCL hang there).
  */
 #ifndef CREASE_BACKEND_H
 #define CREASE_BACKEND_H
@@ -185,7 +196,8 @@ struct crease_ops {
                crease_buf *loss);
     /* Confusion counts: conf[label * K + pred] += 1 for every row with
      * label >= 0, where K = (cols == 1 ? 2 : cols), pred = argmax of the
-     * row (lowest index wins ties; NaN never wins) or, when cols == 1,
+     * row (lowest index wins ties; NaN never wins; an all-NaN row predicts
+     * class 0) or, when cols == 1,
      * pred = (z > 0).  conf holds K*K floats and is accumulated into. */
     int (*confusion)(crease_ctx *c, int rows, int cols,
                      const crease_buf *logits, const crease_buf *labels,
@@ -216,7 +228,7 @@ struct crease_ops {
 
     /* ---- optional fused ops ---- */
     /* [optional] y = act(x * w^T + bias): x is m x k, w is n x k (PyTorch
-     * Linear layout), bias n, y m x n. */
+     * Linear layout), bias n (NULL: no bias), y m x n. */
     int (*dense_fwd)(crease_ctx *c, int act, float alpha, int m, int n,
                      int k, const crease_buf *x, const crease_buf *w,
                      const crease_buf *bias, crease_buf *y);

@@ -104,6 +104,9 @@ CPU_HIDDEN int cpu_scratch(crease_ctx *c, size_t bytes, void **out);
 CPU_HIDDEN int cpu_check_buf(const char *op, const char *arg,
                              const crease_buf *b, size_t n_floats);
 CPU_HIDDEN int cpu_check_dim(const char *op, const char *arg, long v);
+/* A known activation; leaky ReLU's slope in [0, 1), the range in which
+ * act_bwd can tell the input's sign from the output's. */
+CPU_HIDDEN int cpu_check_act(const char *op, int act, float alpha);
 
 static inline float *cpu_f(const crease_buf *b)
 {
@@ -142,11 +145,6 @@ static inline float cpu_act1(int act, float alpha, float x)
     default:
         return x;
     }
-}
-
-static inline int cpu_act_valid(int act)
-{
-    return act >= CREASE_ACT_IDENTITY && act <= CREASE_ACT_SIGMOID;
 }
 
 /* ------------------------------------------------------------ GEMM */

@@ -126,10 +126,26 @@ static void pack_b(int tb, const float *b, size_t ldb, int j0, int nb, int p0,
 
 /* ------------------------------------------------------------ kernel */
 
-/* t[i*NR + j] = sum_p a[p*MR + i] * b[p*NR + j], p ascending. */
+/* What the kernel does with its sums s[i][j] = sum_p a[p*MR + i] b[p*NR + j]
+ * (p ascending): store them in a tile for merge(), or -- the common case of
+ * a whole tile with alpha == 1 and nothing else to apply -- set or add them
+ * straight into C, which is exactly what merge() would compute (1 * s is s)
+ * without the round trip through memory. */
+enum { K_TILE, K_SET, K_ADD };
+
 #if HAVE_VEC
+static inline void put(float *t, vf v, int mode)
+{
+    if (mode == K_ADD) {
+        vf c;
+        memcpy(&c, t, sizeof c);
+        v = c + v;
+    }
+    memcpy(t, &v, sizeof v);
+}
+
 static void kernel(int kc, const float *restrict a, const float *restrict b,
-                   float *restrict t)
+                   float *restrict t, size_t ldt, int mode)
 {
     vf z;
     memset(&z, 0, sizeof z);
@@ -155,10 +171,10 @@ static void kernel(int kc, const float *restrict a, const float *restrict b,
         a += MR;
         b += NR;
     }
-#define PUT(i, v0, v1)                                   \
-    do {                                                 \
-        memcpy(t + (i) * NR, &(v0), sizeof(vf));         \
-        memcpy(t + (i) * NR + VL, &(v1), sizeof(vf));    \
+#define PUT(i, v0, v1)                          \
+    do {                                        \
+        put(t + (i) * ldt, v0, mode);           \
+        put(t + (i) * ldt + VL, v1, mode);      \
     } while (0)
     PUT(0, c00, c01);
     PUT(1, c10, c11);
@@ -170,7 +186,7 @@ static void kernel(int kc, const float *restrict a, const float *restrict b,
 }
 #else
 static void kernel(int kc, const float *restrict a, const float *restrict b,
-                   float *restrict t)
+                   float *restrict t, size_t ldt, int mode)
 {
     float acc[MR * NR];
     for (int i = 0; i < MR * NR; i++)
@@ -179,7 +195,9 @@ static void kernel(int kc, const float *restrict a, const float *restrict b,
         for (int i = 0; i < MR; i++)
             for (int j = 0; j < NR; j++)
                 acc[i * NR + j] += a[i] * b[j];
-    memcpy(t, acc, sizeof acc);
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++)
+            t[i * ldt + j] = mode == K_ADD ? t[i * ldt + j] + acc[i * NR + j] : acc[i * NR + j];
 }
 #endif
 
@@ -242,6 +260,7 @@ static void do_block(const struct gjob *g, int tid, int ib, int jb, int pcb)
     float *ap = g->tws[tid].apack, *bp = g->tws[tid].bpack;
     int first = pcb == 0;
     const struct cpu_post *post = pcb == g->nkc - 1 ? g->post : NULL;
+    int direct = !g->part && g->alpha == 1.0f && !post && (!first || g->beta == 0.0f);
 
     pack_a(g->ta, g->a, g->lda, i0, mb, p0, kc, ap);
     pack_b(g->tb, g->b, g->ldb, j0, nb, p0, kc, bp);
@@ -251,15 +270,20 @@ static void do_block(const struct gjob *g, int tid, int ib, int jb, int pcb)
         int nr = imin(NR, nb - jr);
         for (int ir = 0; ir < mb; ir += MR) {
             int mr = imin(MR, mb - ir);
+            const float *as = ap + (size_t)ir * kc, *bs = bp + (size_t)jr * kc;
+            float *cs = g->c + (size_t)(i0 + ir) * g->ldc + j0 + jr;
+            if (direct && mr == MR && nr == NR) {
+                kernel(kc, as, bs, cs, g->ldc, first ? K_SET : K_ADD);
+                continue;
+            }
             float tile[MR * NR];
-            kernel(kc, ap + (size_t)ir * kc, bp + (size_t)jr * kc, tile);
+            kernel(kc, as, bs, tile, NR, K_TILE);
             if (g->part) {
                 float *d = g->part + ((size_t)pcb * g->m + i0 + ir) * g->n + j0 + jr;
                 for (int i = 0; i < mr; i++)
                     memcpy(d + (size_t)i * g->n, tile + i * NR, (size_t)nr * sizeof(float));
             } else {
-                merge(g->c + (size_t)(i0 + ir) * g->ldc + j0 + jr, g->ldc, tile, NR, mr,
-                      nr, g->alpha, g->beta, first, post, j0 + jr);
+                merge(cs, g->ldc, tile, NR, mr, nr, g->alpha, g->beta, first, post, j0 + jr);
             }
         }
     }
@@ -414,7 +438,7 @@ int cpu_op_gemm(crease_ctx *c, int ta, int tb, int m, int n, int k, float alpha,
                          lda, ldb, ldc, ta, tb, m, n, k);
     if ((rc = cpu_check_buf(op, "C", cm, extent(m, n, ldc))))
         return rc;
-    if ((size_t)m * n * k > 0 && alpha != 0.0f) {
+    if (m > 0 && n > 0 && k > 0 && alpha != 0.0f) {
         if ((rc = cpu_check_buf(op, "A", a, extent(ta ? k : m, acols, lda))) ||
             (rc = cpu_check_buf(op, "B", b, extent(tb ? n : k, bcols, ldb))))
             return rc;
@@ -430,16 +454,16 @@ int cpu_op_dense_fwd(crease_ctx *c, int act, float alpha, int m, int n, int k,
     static const char *op = "dense_fwd";
     if (!c)
         return cpu_error(CREASE_EINVAL, "cpu dense_fwd: context is NULL");
-    if (!cpu_act_valid(act))
-        return cpu_error(CREASE_EINVAL, "cpu dense_fwd: unknown activation %d", act);
     int rc;
+    if ((rc = cpu_check_act(op, act, alpha)))
+        return rc;
     if ((rc = cpu_check_dim(op, "m", m)) || (rc = cpu_check_dim(op, "n", n)) ||
         (rc = cpu_check_dim(op, "k", k)))
         return rc;
     if ((rc = cpu_check_buf(op, "y", y, (size_t)m * n)) ||
         (bias && (rc = cpu_check_buf(op, "bias", bias, (size_t)n))))
         return rc;
-    if ((size_t)m * n * k > 0 &&
+    if (m > 0 && n > 0 && k > 0 &&
         ((rc = cpu_check_buf(op, "x", x, (size_t)m * k)) ||
          (rc = cpu_check_buf(op, "w", w, (size_t)n * k))))
         return rc;

@@ -22,19 +22,11 @@ static int need_ctx(const char *op, const crease_ctx *c)
     return c ? 0 : cpu_error(CREASE_EINVAL, "cpu %s: context is NULL", op);
 }
 
-static int check_act(const char *op, int act, float alpha)
-{
-    if (!cpu_act_valid(act))
-        return cpu_error(CREASE_EINVAL, "cpu %s: unknown activation %d", op, act);
-    (void)alpha;
-    return 0;
-}
-
-/* ------------------------------------------------------------ fill */
-
 /* Arguments of the simple element-wise and row-wise bodies: up to two
  * outputs (x, y), two inputs (cx, cy), one scalar (a) and one integer
- * (act: the activation, or the row length of row-wise ops). */
+ * (act: the activation, or the row length of row-wise ops).  Bodies copy
+ * them to locals first: a store through a float pointer could otherwise
+ * alias the float members and stop the loops from vectorising. */
 struct ew {
     float *x, *y;
     const float *cx, *cy;
@@ -42,11 +34,14 @@ struct ew {
     int act;
 };
 
+/* ------------------------------------------------------------ fill */
+
 static void fill_body(void *v, size_t b, size_t e)
 {
     const struct ew *w = v;
+    float *x = w->x, a = w->a;
     for (size_t i = b; i < e; i++)
-        w->x[i] = w->a;
+        x[i] = a;
 }
 
 int cpu_op_fill(crease_ctx *c, crease_buf *x, size_t n, float value)
@@ -65,10 +60,11 @@ static void bias_body(void *v, size_t b, size_t e)
 {
     const struct ew *w = v;
     size_t cols = (size_t)w->act;
+    const float *bias = w->cx;
     for (size_t r = b; r < e; r++) {
         float *y = w->x + r * cols;
         for (size_t j = 0; j < cols; j++)
-            y[j] = y[j] + w->cx[j];
+            y[j] = y[j] + bias[j];
     }
 }
 
@@ -230,8 +226,9 @@ int cpu_op_sum(crease_ctx *c, size_t n, const crease_buf *x, float beta,
 static void scale_body(void *v, size_t b, size_t e)
 {
     const struct ew *w = v;
+    float *x = w->x, a = w->a;
     for (size_t i = b; i < e; i++)
-        w->x[i] = w->a * w->x[i];
+        x[i] = a * x[i];
 }
 
 int cpu_op_scale(crease_ctx *c, size_t n, float alpha, crease_buf *x)
@@ -247,8 +244,10 @@ int cpu_op_scale(crease_ctx *c, size_t n, float alpha, crease_buf *x)
 static void axpy_body(void *v, size_t b, size_t e)
 {
     const struct ew *w = v;
+    float *y = w->y, a = w->a;
+    const float *x = w->cx;
     for (size_t i = b; i < e; i++)
-        w->y[i] = w->y[i] + w->a * w->cx[i];
+        y[i] = y[i] + a * x[i];
 }
 
 int cpu_op_axpy(crease_ctx *c, size_t n, float alpha, const crease_buf *x,
@@ -269,15 +268,16 @@ static void actf_body(void *v, size_t b, size_t e)
 {
     const struct ew *w = v;
     const float *x = w->cx;
-    float *y = w->y;
-    switch (w->act) {
+    float *y = w->y, a = w->a;
+    int act = w->act;
+    switch (act) {
     case CREASE_ACT_RELU:
         for (size_t i = b; i < e; i++)
             y[i] = x[i] < 0.0f ? 0.0f : x[i];
         break;
     case CREASE_ACT_LEAKY_RELU:
         for (size_t i = b; i < e; i++)
-            y[i] = x[i] > 0.0f ? x[i] : w->a * x[i];
+            y[i] = x[i] > 0.0f ? x[i] : a * x[i];
         break;
     case CREASE_ACT_IDENTITY:
         if (x != y)
@@ -285,7 +285,7 @@ static void actf_body(void *v, size_t b, size_t e)
         break;
     default:
         for (size_t i = b; i < e; i++)
-            y[i] = cpu_act1(w->act, w->a, x[i]);
+            y[i] = cpu_act1(act, a, x[i]);
         break;
     }
 }
@@ -295,7 +295,7 @@ int cpu_op_act_fwd(crease_ctx *c, int act, float alpha, size_t n,
 {
     static const char *op = "act_fwd";
     int rc;
-    if ((rc = need_ctx(op, c)) || (rc = check_act(op, act, alpha)) ||
+    if ((rc = need_ctx(op, c)) || (rc = cpu_check_act(op, act, alpha)) ||
         (rc = cpu_check_buf(op, "x", x, n)) || (rc = cpu_check_buf(op, "y", y, n)))
         return rc;
     struct ew w = {.y = cpu_f(y), .cx = cpu_f(x), .a = alpha, .act = act};
@@ -309,7 +309,7 @@ static void actb_body(void *v, size_t b, size_t e)
 {
     const struct ew *w = v;
     const float *y = w->cx, *dy = w->cy;
-    float *dx = w->x;
+    float *dx = w->x, a = w->a;
     switch (w->act) {
     case CREASE_ACT_RELU:
         for (size_t i = b; i < e; i++)
@@ -317,7 +317,7 @@ static void actb_body(void *v, size_t b, size_t e)
         break;
     case CREASE_ACT_LEAKY_RELU:
         for (size_t i = b; i < e; i++)
-            dx[i] = y[i] > 0.0f ? dy[i] : w->a * dy[i];
+            dx[i] = y[i] > 0.0f ? dy[i] : a * dy[i];
         break;
     case CREASE_ACT_TANH:
         for (size_t i = b; i < e; i++)
@@ -339,7 +339,7 @@ int cpu_op_act_bwd(crease_ctx *c, int act, float alpha, size_t n,
 {
     static const char *op = "act_bwd";
     int rc;
-    if ((rc = need_ctx(op, c)) || (rc = check_act(op, act, alpha)) ||
+    if ((rc = need_ctx(op, c)) || (rc = cpu_check_act(op, act, alpha)) ||
         (rc = cpu_check_buf(op, "y", y, n)) || (rc = cpu_check_buf(op, "dy", dy, n)) ||
         (rc = cpu_check_buf(op, "dx", dx, n)))
         return rc;
@@ -393,9 +393,9 @@ static void xent_body(void *v, size_t b, size_t e)
                 g[j] = expf(z[j] - mx);
                 s += g[j];
             }
-            float inv = (float)(1.0 / s);
+            float inv = (float)(1.0 / s), scale = w->a;
             for (size_t j = 0; j < cols; j++)
-                g[j] = w->a * (g[j] * inv - (j == l ? 1.0f : 0.0f));
+                g[j] = scale * (g[j] * inv - (j == l ? 1.0f : 0.0f));
         } else {
             for (size_t j = 0; j < cols; j++)
                 s += expf(z[j] - mx);
@@ -437,19 +437,21 @@ int cpu_op_softmax_xent(crease_ctx *c, int rows, int cols,
 static void bce_body(void *v, size_t b, size_t e)
 {
     const struct ew *w = v;
+    float *grad = w->x, *loss = w->y, scale = w->a;
+    const float *zs = w->cx, *ts = w->cy;
     for (size_t i = b; i < e; i++) {
-        float z = w->cx[i], t = w->cy[i];
+        float z = zs[i], t = ts[i];
         if (t < 0.0f) {
-            if (w->x)
-                w->x[i] = 0.0f;
-            if (w->y)
-                w->y[i] = 0.0f;
+            if (grad)
+                grad[i] = 0.0f;
+            if (loss)
+                loss[i] = 0.0f;
             continue;
         }
-        if (w->x)
-            w->x[i] = w->a * (cpu_act1(CREASE_ACT_SIGMOID, 0.0f, z) - t);
-        if (w->y)
-            w->y[i] = (z > 0.0f ? z : 0.0f) - z * t + log1pf(expf(-fabsf(z)));
+        if (grad)
+            grad[i] = scale * (cpu_act1(CREASE_ACT_SIGMOID, 0.0f, z) - t);
+        if (loss)
+            loss[i] = (z > 0.0f ? z : 0.0f) - z * t + log1pf(expf(-fabsf(z)));
     }
 }
 
@@ -475,12 +477,14 @@ int cpu_op_bce_logits(crease_ctx *c, size_t n, const crease_buf *z,
 static void mse_body(void *v, size_t b, size_t e)
 {
     const struct ew *w = v;
+    float *grad = w->x, *loss = w->y, scale = w->a;
+    const float *p = w->cx, *t = w->cy;
     for (size_t i = b; i < e; i++) {
-        float d = w->cx[i] - w->cy[i];
-        if (w->x)
-            w->x[i] = w->a * (2.0f * d);
-        if (w->y)
-            w->y[i] = d * d;
+        float d = p[i] - t[i];
+        if (grad)
+            grad[i] = scale * (2.0f * d);
+        if (loss)
+            loss[i] = d * d;
     }
 }
 

@@ -16,6 +16,13 @@
 #include <unistd.h>
 
 const struct crease_host *cpu_host;
+static uint64_t phys_mem; /* bytes; 0 if unknown */
+
+static uint64_t physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    return pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+}
 
 /* ------------------------------------------------------------- errors */
 
@@ -83,6 +90,16 @@ int cpu_check_buf(const char *op, const char *arg, const crease_buf *b,
     return 0;
 }
 
+int cpu_check_act(const char *op, int act, float alpha)
+{
+    if (act < CREASE_ACT_IDENTITY || act > CREASE_ACT_SIGMOID)
+        return cpu_error(CREASE_EINVAL, "cpu %s: unknown activation %d", op, act);
+    if (act == CREASE_ACT_LEAKY_RELU && !(alpha >= 0.0f && alpha < 1.0f))
+        return cpu_error(CREASE_EINVAL, "cpu %s: leaky ReLU slope %g is outside [0, 1)", op,
+                         (double)alpha);
+    return 0;
+}
+
 int cpu_check_dim(const char *op, const char *arg, long v)
 {
     if (v < 0)
@@ -98,6 +115,12 @@ static int cpu_buf_alloc(crease_ctx *c, size_t n_bytes, crease_buf **out)
     if (!out)
         return cpu_error(CREASE_EINVAL, "cpu buf_alloc: out is NULL");
     *out = NULL;
+    /* more than the machine has can never succeed; saying so early also
+     * keeps absurd sizes away from malloc (which sanitizers abort on) */
+    if (phys_mem && n_bytes > phys_mem)
+        return cpu_error(CREASE_ENOMEM,
+                         "cpu: cannot allocate %zu bytes (the machine has %llu bytes of memory)",
+                         n_bytes, (unsigned long long)phys_mem);
     crease_buf *b = malloc(sizeof *b);
     if (!b)
         return cpu_error(CREASE_ENOMEM, "cpu: cannot allocate %zu bytes (buffer header)",
@@ -227,6 +250,7 @@ static int cpu_score(void)
 static int cpu_init(const struct crease_host *host)
 {
     cpu_host = host;
+    phys_mem = physical_memory();
     return 0;
 }
 
@@ -285,8 +309,7 @@ static int cpu_device_info(int index, struct crease_device_info *info)
 
     struct crease_device_info d;
     memset(&d, 0, sizeof d);
-    if (!cpuinfo_field("model name", d.name, sizeof d.name) &&
-        !cpuinfo_field("Model", d.name, sizeof d.name))
+    if (!cpuinfo_field("model name", d.name, sizeof d.name))
         snprintf(d.name, sizeof d.name, "CPU");
     char vendor[64] = "";
     if (cpuinfo_field("vendor_id", vendor, sizeof vendor)) {
@@ -301,9 +324,7 @@ static int cpu_device_info(int index, struct crease_device_info *info)
     snprintf(d.driver_version, sizeof d.driver_version, "crease-cpu %s", CPU_VARIANT);
     snprintf(d.type, sizeof d.type, "cpu");
     d.compute_units = cpu_default_threads();
-    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
-    if (pages > 0 && psize > 0)
-        d.global_mem_bytes = (uint64_t)pages * (uint64_t)psize;
+    d.global_mem_bytes = physical_memory();
     d.max_alloc_bytes = d.global_mem_bytes;
     d.fp16 = 0;
     d.fp64 = 1;

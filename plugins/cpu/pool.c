@@ -280,7 +280,8 @@ int cpu_default_threads(void)
         if (errno == 0 && *end == '\0' && v >= 1)
             return v > MAX_THREADS ? MAX_THREADS : (int)v;
         if (cpu_host && cpu_host->log)
-            cpu_host->log(1, "cpu: ignoring CREASE_NUM_THREADS=\"%s\" (want a positive integer)", s);
+            cpu_host->log(1, "cpu: ignoring CREASE_NUM_THREADS=\"%s\" (want a positive integer)",
+                          s);
     }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
