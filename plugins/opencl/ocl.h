@@ -116,12 +116,21 @@ struct crease_ctx {
     size_t gemm_tmp_bytes;
     int gemm_prefill;    /* CLBlast reads C when beta == 0: zero C first */
 
-    /* Asynchronous error tracking: the event of the last command enqueued
-     * and the op that enqueued it; once lost, every call fails. */
+    /* Asynchronous error tracking.  An event costs the driver a few
+     * microseconds per command (3 us of 7 for a small kernel on an H100),
+     * so only every OCL_TRACK_EVERY-th command gets one: `last` is the
+     * latest of those and last_op its op; recent_op names the latest
+     * command of all.  Waits (clFinish) report the rest.  Once lost, every
+     * call fails. */
     cl_event last;
     const char *last_op;
+    const char *recent_op;
+    unsigned untracked;
     int lost;
     char lost_reason[768];
+    /* Fault injection for the tests (CREASE_OPENCL_FAULT=sync): the next
+     * wait reports an asynchronous failure, as a crashed kernel would. */
+    int inject_sync_fault;
 };
 
 /* Checks for the start of every op: a lost context fails at once. */
@@ -132,7 +141,13 @@ OCL_HIDDEN int ocl_call_error(crease_ctx *c, const char *op, const char *call,
                               cl_int err);
 /* Marks the context lost with the reason and returns CREASE_EDEVICE_LOST. */
 OCL_HIDDEN int ocl_mark_lost(crease_ctx *c, const char *fmt, ...) OCL_PRINTF(2, 3);
-/* Keeps ev as the context's last command (releasing the previous one). */
+#define OCL_TRACK_EVERY 16
+/* Where the next command should put its event: ev every OCL_TRACK_EVERY-th
+ * command, else NULL (no event).  Pass the result to clEnqueue... */
+OCL_HIDDEN cl_event *ocl_want_event(crease_ctx *c, cl_event *ev);
+/* After a command of `op` was enqueued with the pointer ocl_want_event
+ * gave: keeps ev (when there is one) as the tracked command, after a look
+ * at the previous tracked command's status. */
 OCL_HIDDEN void ocl_track(crease_ctx *c, cl_event ev, const char *op);
 /* Waits for the queue and reports any asynchronous error. */
 OCL_HIDDEN int ocl_sync(crease_ctx *c, const char *op);

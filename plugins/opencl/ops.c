@@ -2,8 +2,12 @@
  *
  * Every op checks its arguments (sizes against the buffers, so a bad call
  * is an EINVAL here and never an out-of-bounds access on the device),
- * enqueues its kernels and returns: only buf_read and finish wait.  Scalars
- * travel as kernel arguments. */
+ * enqueues its kernels and returns.  Only buf_read and finish wait for the
+ * queue, and buf_write for its own copy (the caller may reuse the host
+ * memory at once).  Scalars travel as kernel arguments.  Every 16th
+ * command's event is kept until the next such one, so a failure on the
+ * device is seen a few ops later (ocl_track) or at the next wait
+ * (ocl_sync), and loses the context. */
 #include "config.h"
 
 #include "ocl.h"
@@ -161,7 +165,8 @@ static int enqueue(struct kargs *a, const char *op, cl_uint dims, const size_t *
                          ocl_strerror(a->err), (int)a->err);
     cl_event ev = NULL;
     cl_int err =
-        clEnqueueNDRangeKernel(c->queue, c->k[a->kid], dims, NULL, global, local, 0, NULL, &ev);
+        clEnqueueNDRangeKernel(c->queue, c->k[a->kid], dims, NULL, global, local, 0, NULL,
+                               ocl_want_event(c, &ev));
     if (err != CL_SUCCESS)
         return ocl_call_error(c, op, ocl_kernel_names[a->kid], err);
     ocl_track(c, ev, op);
@@ -176,9 +181,14 @@ static int launch1(struct kargs *a, const char *op, size_t n)
     return enqueue(a, op, 1, &g, &l);
 }
 
-/* Grow-only scratch buffers. */
+/* Grow-only scratch buffers, zero-filled when made: nothing of ours ever
+ * reads memory that was not written (which also keeps Oclgrind's
+ * --uninitialized check quiet: it loses track of kernel stores past the
+ * old size when a buffer number is reused, but not of host writes).  The
+ * writes are not blocking; their source is static and lives forever. */
 static int ensure(crease_ctx *c, cl_mem *m, size_t *have, size_t bytes, const char *what)
 {
+    static const unsigned char zeros[1 << 16];
     if (*have >= bytes)
         return CREASE_OK;
     /* grow with some slack so a slowly rising size does not realloc often */
@@ -187,6 +197,17 @@ static int ensure(crease_ctx *c, cl_mem *m, size_t *have, size_t bytes, const ch
         want = round_up(bytes, sizeof(float));
     cl_mem nm = NULL;
     TRY(ocl_mem_alloc(c, want, what, &nm));
+    for (size_t off = 0; off < want; off += sizeof zeros) {
+        size_t n = want - off < sizeof zeros ? want - off : sizeof zeros;
+        cl_event ev = NULL;
+        cl_int err = clEnqueueWriteBuffer(c->queue, nm, CL_FALSE, off, n, zeros, 0, NULL,
+                                          ocl_want_event(c, &ev));
+        if (err != CL_SUCCESS) {
+            ocl_mem_free(c, nm, want);
+            return ocl_call_error(c, what, "clEnqueueWriteBuffer", err);
+        }
+        ocl_track(c, ev, what);
+    }
     ocl_mem_free(c, *m, *have);
     *m = nm;
     *have = want;
@@ -249,7 +270,8 @@ static int op_buf_write(crease_ctx *c, crease_buf *dst, size_t off, size_t n, co
         return ocl_error(CREASE_EINVAL, "opencl:%d: buf_write: src is NULL", c->index);
     /* Blocking: the caller may reuse src as soon as we return. */
     cl_event ev = NULL;
-    cl_int err = clEnqueueWriteBuffer(c->queue, dst->mem, CL_TRUE, off, n, src, 0, NULL, &ev);
+    cl_int err = clEnqueueWriteBuffer(c->queue, dst->mem, CL_TRUE, off, n, src, 0, NULL,
+                                      ocl_want_event(c, &ev));
     if (err != CL_SUCCESS)
         return ocl_call_error(c, "buf_write", "clEnqueueWriteBuffer", err);
     ocl_track(c, ev, "buf_write");
@@ -269,7 +291,7 @@ static int op_buf_read(crease_ctx *c, const crease_buf *src, size_t off, size_t 
     if (err != CL_SUCCESS) {
         /* a blocking read of a valid range fails only for earlier work */
         return ocl_mark_lost(c, "buf_read: clEnqueueReadBuffer failed: %s (%d), last command: %s",
-                             ocl_strerror(err), (int)err, c->last_op ? c->last_op : "none");
+                             ocl_strerror(err), (int)err, c->recent_op ? c->recent_op : "none");
     }
     ocl_track(c, ev, "buf_read");
     return ocl_sync(c, "buf_read");
@@ -288,13 +310,16 @@ static int op_buf_copy(crease_ctx *c, crease_buf *dst, size_t doff, const crease
     if (dst == src && doff < soff + n && soff < doff + n) {
         /* OpenCL refuses overlapping copies: go through scratch (memmove) */
         TRY(ensure(c, &c->scratch, &c->scratch_bytes, n, "scratch"));
-        err = clEnqueueCopyBuffer(c->queue, src->mem, c->scratch, soff, 0, n, 0, NULL, &ev);
+        err = clEnqueueCopyBuffer(c->queue, src->mem, c->scratch, soff, 0, n, 0, NULL,
+                                  ocl_want_event(c, &ev));
         if (err != CL_SUCCESS)
             return ocl_call_error(c, "buf_copy", "clEnqueueCopyBuffer", err);
         ocl_track(c, ev, "buf_copy");
-        err = clEnqueueCopyBuffer(c->queue, c->scratch, dst->mem, 0, doff, n, 0, NULL, &ev);
+        err = clEnqueueCopyBuffer(c->queue, c->scratch, dst->mem, 0, doff, n, 0, NULL,
+                                  ocl_want_event(c, &ev));
     } else {
-        err = clEnqueueCopyBuffer(c->queue, src->mem, dst->mem, soff, doff, n, 0, NULL, &ev);
+        err = clEnqueueCopyBuffer(c->queue, src->mem, dst->mem, soff, doff, n, 0, NULL,
+                                  ocl_want_event(c, &ev));
     }
     if (err != CL_SUCCESS)
         return ocl_call_error(c, "buf_copy", "clEnqueueCopyBuffer", err);
@@ -379,22 +404,23 @@ static int sgemm(crease_ctx *c, const char *op, int ta, int tb, int m, int n, in
         (size_t)ldb, 0, (size_t)ldc, &c->queue, &tmp);
     if (st != CLBlastSuccess)
         return clblast_error(c, op, st, ta, tb, m, n, k);
-    cl_event ev = NULL;
+    cl_event ev = NULL, *evp;
     if (tmp > 0) {
         TRY(ensure(c, &c->gemm_tmp, &c->gemm_tmp_bytes, tmp, "the GEMM temporary buffer"));
+        evp = ocl_want_event(c, &ev);
         st = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, cta, ctb, (size_t)m, (size_t)n,
                                         (size_t)k, alpha, a->mem, 0, (size_t)lda, b->mem, 0,
                                         (size_t)ldb, beta, cm->mem, 0, (size_t)ldc, &c->queue,
-                                        &ev, c->gemm_tmp);
+                                        evp, c->gemm_tmp);
     } else {
+        evp = ocl_want_event(c, &ev);
         st = CLBlastSgemm(CLBlastLayoutRowMajor, cta, ctb, (size_t)m, (size_t)n, (size_t)k, alpha,
                           a->mem, 0, (size_t)lda, b->mem, 0, (size_t)ldb, beta, cm->mem, 0,
-                          (size_t)ldc, &c->queue, &ev);
+                          (size_t)ldc, &c->queue, evp);
     }
     if (st != CLBlastSuccess)
         return clblast_error(c, op, st, ta, tb, m, n, k);
-    if (ev)
-        ocl_track(c, ev, op);
+    ocl_track(c, ev, op);
     return c->lost ? ocl_lost_error(c) : CREASE_OK;
 }
 
@@ -770,19 +796,9 @@ static int op_confusion(crease_ctx *c, int rows, int cols, const crease_buf *log
         return CREASE_OK;
     TRY(check_buf(c, op, "logits", logits, (size_t)rows * cols));
     TRY(check_buf(c, op, "labels", labels, (size_t)rows));
-    size_t need = kk * sizeof(cl_uint);
-    if (c->counts_bytes < need) {
-        TRY(ensure(c, &c->counts, &c->counts_bytes, need, "confusion counts"));
-        /* The counts are kept at zero between calls by crease_confusion_add;
-         * a new buffer is zeroed by our fill kernel (0.0f has the bits of
-         * 0u), which tools like Oclgrind see as initialisation, unlike
-         * clEnqueueFillBuffer. */
-        struct kargs z = args_begin(c, K_FILL);
-        arg_u64(&z, c->counts_bytes / sizeof(float));
-        arg_float(&z, 0.0f);
-        arg_mem(&z, c->counts);
-        TRY(launch1(&z, op, c->counts_bytes / sizeof(float)));
-    }
+    /* the counts start at zero (ensure) and crease_confusion_add puts them
+     * back to zero after each call */
+    TRY(ensure(c, &c->counts, &c->counts_bytes, kk * sizeof(cl_uint), "confusion counts"));
     struct kargs a = args_begin(c, K_CONFUSION_COUNT);
     arg_int(&a, rows);
     arg_int(&a, cols);

@@ -3,17 +3,33 @@
  *
  * Any OpenCL 1.2 device reached through the Khronos ICD loader is a crease
  * device; GEMM goes to CLBlast, everything else to the kernels in kernels/
- * (embedded at build time, or read from $CREASE_OPENCL_KERNEL_DIR). */
+ * (embedded at build time, or read from $CREASE_OPENCL_KERNEL_DIR).
+ *
+ * Environment, read when a device is opened (the probe mode at init):
+ *   CREASE_OPENCL_KERNEL_DIR=DIR  kernel sources from DIR instead of the
+ *                                 embedded copies
+ *   CREASE_NO_CACHE=1             no on-disk program cache (cache.c)
+ *   CREASE_OPENCL_WARMUP=0        no CLBlast warm-up at open (its GEMM
+ *                                 kernels then compile at the first GEMM)
+ *   CREASE_OPENCL_PROBE=inline    enumerate devices in this process at init
+ *                                 instead of a child (see probe_in_child)
+ *   CREASE_OPENCL_FAULT=sync      tests: the first wait after the open
+ *                                 reports an asynchronous failure */
 #include "config.h"
 
 #include "ocl.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <clblast_c.h>
 
@@ -39,6 +55,13 @@ static int g_ndev;
 static int g_open; /* contexts open, under ocl_lock */
 
 /* ------------------------------------------------------------ errors, logs */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 int ocl_error(int status, const char *fmt, ...)
 {
@@ -204,11 +227,21 @@ static cl_int event_status(cl_event ev)
     return err != CL_SUCCESS ? err : st;
 }
 
+cl_event *ocl_want_event(crease_ctx *c, cl_event *ev)
+{
+    *ev = NULL;
+    return ++c->untracked >= OCL_TRACK_EVERY ? ev : NULL;
+}
+
 void ocl_track(crease_ctx *c, cl_event ev, const char *op)
 {
+    c->recent_op = op;
+    if (!ev)
+        return;
+    c->untracked = 0;
     if (c->last) {
-        /* Cheap, non-blocking look at the previous command: a failure is
-         * caught at the next op instead of only at finish(). */
+        /* Cheap, non-blocking look at the previous tracked command: a
+         * failure is caught a few ops later instead of only at a wait. */
         cl_int st = event_status(c->last);
         if (st < 0)
             ocl_mark_lost(c, "%s failed on the device: %s (%d)", c->last_op, ocl_strerror(st),
@@ -222,9 +255,16 @@ void ocl_track(crease_ctx *c, cl_event ev, const char *op)
 int ocl_sync(crease_ctx *c, const char *op)
 {
     cl_int err = clFinish(c->queue);
+    const char *note = "";
+    if (err == CL_SUCCESS && c->inject_sync_fault) {
+        c->inject_sync_fault = 0;
+        err = CL_OUT_OF_RESOURCES;
+        note = " [injected by CREASE_OPENCL_FAULT=sync]";
+    }
     if (err != CL_SUCCESS)
-        return ocl_mark_lost(c, "%s: clFinish failed: %s (%d), last command: %s", op,
-                             ocl_strerror(err), (int)err, c->last_op ? c->last_op : "none");
+        return ocl_mark_lost(c, "%s: clFinish failed: %s (%d), last command: %s%s", op,
+                             ocl_strerror(err), (int)err, c->recent_op ? c->recent_op : "none",
+                             note);
     if (c->last) {
         cl_int st = event_status(c->last);
         clReleaseEvent(c->last);
@@ -390,27 +430,30 @@ static int plugin_score(void)
 
 static void plugin_fini(void);
 
-static int plugin_init(const struct crease_host *host)
+/* Enumerates the available devices of every platform in this process:
+ * *out gets a calloc'd array (platform and id set, described).  On failure
+ * writes a reason to why and returns a status. */
+static int enumerate(struct ocl_device **out, int *count, char *why, size_t cap)
 {
-    ocl_host = host;
+    *out = NULL;
+    *count = 0;
     cl_uint np = 0;
     cl_int err = clGetPlatformIDs(0, NULL, &np);
-    if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (err == CL_SUCCESS && np == 0))
-        return ocl_error(CREASE_ENODEV,
-                         "no OpenCL platform: the ICD loader found no usable driver (no .icd "
-                         "file in /etc/OpenCL/vendors or $OCL_ICD_VENDORS, or the driver "
-                         "failed to load)");
-    if (err != CL_SUCCESS)
-        return ocl_error(CREASE_ENODEV, "clGetPlatformIDs failed: %s (%d)", ocl_strerror(err),
-                         (int)err);
-    cl_platform_id *plats = calloc(np, sizeof *plats);
-    if (!plats)
-        return ocl_error(CREASE_ENOMEM, "out of memory");
-    err = clGetPlatformIDs(np, plats, NULL);
+    if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (err == CL_SUCCESS && np == 0)) {
+        snprintf(why, cap, "no OpenCL platform: the ICD loader found no usable driver (no .icd "
+                           "file in /etc/OpenCL/vendors or $OCL_ICD_VENDORS, or the driver "
+                           "failed to load)");
+        return CREASE_ENODEV;
+    }
     if (err != CL_SUCCESS) {
+        snprintf(why, cap, "clGetPlatformIDs failed: %s (%d)", ocl_strerror(err), (int)err);
+        return CREASE_ENODEV;
+    }
+    cl_platform_id *plats = calloc(np, sizeof *plats);
+    if (!plats || clGetPlatformIDs(np, plats, NULL) != CL_SUCCESS) {
         free(plats);
-        return ocl_error(CREASE_ENODEV, "clGetPlatformIDs failed: %s (%d)", ocl_strerror(err),
-                         (int)err);
+        snprintf(why, cap, "clGetPlatformIDs failed");
+        return CREASE_ENODEV;
     }
     int total = 0;
     for (cl_uint p = 0; p < np; p++) {
@@ -418,47 +461,240 @@ static int plugin_init(const struct crease_host *host)
         if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) == CL_SUCCESS)
             total += (int)nd;
     }
-    if (total == 0) {
-        free(plats);
-        return ocl_error(CREASE_ENODEV, "%u OpenCL platform(s) but no device on any of them",
-                         (unsigned)np);
-    }
-    g_devs = calloc((size_t)total, sizeof *g_devs);
-    if (!g_devs) {
-        free(plats);
-        return ocl_error(CREASE_ENOMEM, "out of memory");
-    }
-    g_ndev = 0;
-    for (cl_uint p = 0; p < np; p++) {
+    struct ocl_device *devs = total ? calloc((size_t)total, sizeof *devs) : NULL;
+    int n = 0;
+    for (cl_uint p = 0; p < np && devs; p++) {
         cl_uint nd = 0;
         if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0)
             continue;
         cl_device_id *ids = calloc(nd, sizeof *ids);
-        if (!ids)
-            continue;
-        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, ids, &nd) == CL_SUCCESS) {
-            for (cl_uint i = 0; i < nd && g_ndev < total; i++) {
+        if (ids && clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, ids, &nd) == CL_SUCCESS) {
+            for (cl_uint i = 0; i < nd && n < total; i++) {
                 cl_bool avail = CL_TRUE;
                 clGetDeviceInfo(ids[i], CL_DEVICE_AVAILABLE, sizeof avail, &avail, NULL);
                 if (!avail)
                     continue;
-                struct ocl_device *d = &g_devs[g_ndev++];
+                struct ocl_device *d = &devs[n++];
                 d->platform = plats[p];
                 d->id = ids[i];
                 describe(d);
-                ocl_log(2, "device %d: %s (%s, %s, %s)", g_ndev - 1, d->info.name,
-                        d->info.type, d->info.platform, d->info.driver_version);
             }
         }
         free(ids);
     }
     free(plats);
-    if (g_ndev == 0) {
-        free(g_devs);
-        g_devs = NULL;
-        return ocl_error(CREASE_ENODEV, "no available OpenCL device (%d found, none available)",
-                         total);
+    if (n == 0) {
+        free(devs);
+        if (total == 0)
+            snprintf(why, cap, "%u OpenCL platform(s) but no device on any of them", (unsigned)np);
+        else
+            snprintf(why, cap, "no available OpenCL device (%d found, none available)", total);
+        return CREASE_ENODEV;
     }
+    *out = devs;
+    *count = n;
+    return CREASE_OK;
+}
+
+/* What the probe child sends: a status, then either a reason or the count
+ * and the descriptions (the handles mean nothing in another process). */
+struct probe_dev {
+    struct crease_device_info info;
+    char platform_version[128];
+    char device_version[128];
+};
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Reads exactly n bytes, giving up after a deadline (a hung driver must
+ * not hang the process that loads plugins). */
+static int read_all(int fd, void *p, size_t n, double deadline)
+{
+    char *c = p;
+    while (n > 0) {
+        double left = deadline - now_s();
+        if (left <= 0)
+            return -1;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int r = poll(&pfd, 1, (int)(left * 1000) + 1);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        ssize_t got = read(fd, c, n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return -1;
+        c += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+#define PROBE_TIMEOUT_S 120.0
+
+/* Enumerates the devices in a child process.  Drivers start worker threads
+ * when they are first asked for their platforms, and threads do not
+ * survive fork(): a process that only loaded the plugin (to list devices)
+ * and then forks its workers, as Check does with its tests, would leave
+ * every child waiting for threads that do not exist.  So the process that
+ * loads the plugin does not initialise any driver until it opens a device.
+ * Returns 1 when the probe could not run at all (then enumerate here). */
+static int probe_in_child(int *status, char *why, size_t cap)
+{
+    int fds[2];
+    if (pipe(fds) != 0)
+        return 1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return 1;
+    }
+    if (pid == 0) {
+        close(fds[0]);
+        struct ocl_device *devs = NULL;
+        int n = 0;
+        char reason[1024] = "";
+        int32_t st = enumerate(&devs, &n, reason, sizeof reason);
+        int ok = write_all(fds[1], &st, sizeof st) == 0;
+        if (ok && st != CREASE_OK) {
+            ok = write_all(fds[1], reason, sizeof reason) == 0;
+        } else if (ok) {
+            int32_t n32 = n;
+            ok = write_all(fds[1], &n32, sizeof n32) == 0;
+            for (int i = 0; ok && i < n; i++) {
+                struct probe_dev pd;
+                memset(&pd, 0, sizeof pd);
+                pd.info = devs[i].info;
+                memcpy(pd.platform_version, devs[i].platform_version, sizeof pd.platform_version);
+                memcpy(pd.device_version, devs[i].device_version, sizeof pd.device_version);
+                ok = write_all(fds[1], &pd, sizeof pd) == 0;
+            }
+        }
+        /* _exit: none of the parent's exit handlers may run here */
+        _exit(ok ? 0 : 1);
+    }
+    close(fds[1]);
+    double deadline = now_s() + PROBE_TIMEOUT_S;
+    int32_t st = 0, n32 = 0;
+    if (read_all(fds[0], &st, sizeof st, deadline) != 0) {
+        snprintf(why, cap, "the OpenCL device probe (a child process) died or hung");
+        *status = CREASE_ENODEV;
+    } else if (st != CREASE_OK) {
+        char reason[1024];
+        if (read_all(fds[0], reason, sizeof reason, deadline) == 0) {
+            reason[sizeof reason - 1] = '\0';
+            snprintf(why, cap, "%s", reason);
+        } else {
+            snprintf(why, cap, "the OpenCL device probe failed");
+        }
+        *status = st;
+    } else if (read_all(fds[0], &n32, sizeof n32, deadline) != 0 || n32 <= 0 || n32 > 4096) {
+        snprintf(why, cap, "the OpenCL device probe sent a bad reply");
+        *status = CREASE_ENODEV;
+    } else {
+        g_devs = calloc((size_t)n32, sizeof *g_devs);
+        *status = g_devs ? CREASE_OK : CREASE_ENOMEM;
+        for (int i = 0; g_devs && i < n32; i++) {
+            struct probe_dev pd;
+            if (read_all(fds[0], &pd, sizeof pd, deadline) != 0) {
+                free(g_devs);
+                g_devs = NULL;
+                snprintf(why, cap, "the OpenCL device probe sent a short reply");
+                *status = CREASE_ENODEV;
+                break;
+            }
+            g_devs[i].info = pd.info;
+            memcpy(g_devs[i].platform_version, pd.platform_version, sizeof pd.platform_version);
+            memcpy(g_devs[i].device_version, pd.device_version, sizeof pd.device_version);
+        }
+        if (g_devs)
+            g_ndev = n32;
+    }
+    close(fds[0]);
+    if (*status != CREASE_OK || g_ndev == 0)
+        kill(pid, SIGKILL); /* a hung child must not linger */
+    int wst;
+    while (waitpid(pid, &wst, 0) < 0 && errno == EINTR)
+        ;
+    return 0;
+}
+
+/* Whether this process has initialised the drivers (enumerated here). */
+static int g_attached;
+
+/* Binds the probed list to this process's platform and device handles.
+ * Under ocl_lock. */
+static int attach(void)
+{
+    if (g_attached)
+        return CREASE_OK;
+    struct ocl_device *devs = NULL;
+    int n = 0;
+    char why[1024] = "";
+    int st = enumerate(&devs, &n, why, sizeof why);
+    if (st != CREASE_OK)
+        return ocl_error(st, "opencl: %s", why);
+    int same = n == g_ndev;
+    for (int i = 0; same && i < n; i++)
+        same = !strcmp(devs[i].info.name, g_devs[i].info.name) &&
+               !strcmp(devs[i].info.platform, g_devs[i].info.platform);
+    if (!same) {
+        free(devs);
+        return ocl_error(CREASE_ENODEV, "opencl: the OpenCL devices changed since the plugin "
+                                        "was loaded (%d then, %d now)",
+                         g_ndev, n);
+    }
+    for (int i = 0; i < n; i++) {
+        g_devs[i].platform = devs[i].platform;
+        g_devs[i].id = devs[i].id;
+    }
+    free(devs);
+    g_attached = 1;
+    return CREASE_OK;
+}
+
+static int plugin_init(const struct crease_host *host)
+{
+    ocl_host = host;
+    char why[1024] = "";
+    int st = CREASE_OK;
+    /* Probe in a child unless the drivers already run in this process
+     * (a second init after fini), or CREASE_OPENCL_PROBE=inline asks not to
+     * fork. */
+    const char *mode = getenv("CREASE_OPENCL_PROBE");
+    int inline_probe = g_attached || (mode && !strcmp(mode, "inline"));
+    if (inline_probe || probe_in_child(&st, why, sizeof why) != 0) {
+        struct ocl_device *devs = NULL;
+        int n = 0;
+        st = enumerate(&devs, &n, why, sizeof why);
+        if (st == CREASE_OK) {
+            g_devs = devs;
+            g_ndev = n;
+            g_attached = 1;
+        }
+    }
+    if (st != CREASE_OK)
+        return ocl_error(st, "%s", why);
+    for (int i = 0; i < g_ndev; i++)
+        ocl_log(2, "device %d: %s (%s, %s, %s)", i, g_devs[i].info.name, g_devs[i].info.type,
+                g_devs[i].info.platform, g_devs[i].info.driver_version);
     return CREASE_OK;
 }
 
@@ -475,6 +711,9 @@ static void plugin_fini(void)
     free(g_devs);
     g_devs = NULL;
     g_ndev = 0;
+    /* g_attached stays: the driver keeps running in this process, and a
+     * next init enumerates here (a probe child would inherit a driver
+     * without its threads). */
 }
 
 static int plugin_device_count(void)
@@ -496,13 +735,6 @@ static int plugin_device_info(int index, struct crease_device_info *info)
 }
 
 /* ------------------------------------------------------------ kernel sources */
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* The sources: embedded, or read from $CREASE_OPENCL_KERNEL_DIR (kernel
  * development, fault tests).  *owned gets the malloc'd texts to free. */
@@ -647,7 +879,9 @@ static int plugin_device_open(int index, crease_ctx **out)
 
     double t0 = now_s();
     pthread_mutex_lock(&ocl_lock);
-    int rc = device_shared(d, index, &c->context, &c->program);
+    int rc = attach();
+    if (rc == CREASE_OK)
+        rc = device_shared(d, index, &c->context, &c->program);
     if (rc == CREASE_OK)
         g_open++;
     pthread_mutex_unlock(&ocl_lock);
@@ -672,7 +906,9 @@ static int plugin_device_open(int index, crease_ctx **out)
      * reductions' trees; each kernel is always launched with the same local
      * size, so drivers that specialise per size compile it once. */
     size_t max_items[3] = {1, 1, 1};
-    clGetDeviceInfo(d->id, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof max_items, max_items, NULL);
+    if (clGetDeviceInfo(d->id, CL_DEVICE_MAX_WORK_ITEM_SIZES, sizeof max_items, max_items,
+                        NULL) != CL_SUCCESS)
+        max_items[0] = max_items[1] = max_items[2] = 1; /* then wg 1: slow, but right */
     for (int i = 0; i < K_COUNT; i++) {
         c->k[i] = clCreateKernel(c->program, ocl_kernel_names[i], &err);
         if (!c->k[i] || err != CL_SUCCESS) {
@@ -684,10 +920,19 @@ static int plugin_device_open(int index, crease_ctx **out)
             return rc;
         }
         size_t wg = 1, mult = 1;
-        clGetKernelWorkGroupInfo(c->k[i], d->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
-                                 NULL);
-        clGetKernelWorkGroupInfo(c->k[i], d->id, CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
-                                 sizeof mult, &mult, NULL);
+        err = clGetKernelWorkGroupInfo(c->k[i], d->id, CL_KERNEL_WORK_GROUP_SIZE, sizeof wg, &wg,
+                                       NULL);
+        if (err == CL_SUCCESS)
+            err = clGetKernelWorkGroupInfo(c->k[i], d->id,
+                                           CL_KERNEL_PREFERRED_WORK_GROUP_SIZE_MULTIPLE,
+                                           sizeof mult, &mult, NULL);
+        if (err != CL_SUCCESS) {
+            rc = ocl_error(CREASE_EBACKEND,
+                           "opencl:%d (%s): clGetKernelWorkGroupInfo(%s) failed: %s (%d)", index,
+                           d->info.name, ocl_kernel_names[i], ocl_strerror(err), (int)err);
+            plugin_device_close(c);
+            return rc;
+        }
         size_t want = 256;
         if (want > wg)
             want = wg;
@@ -720,6 +965,8 @@ static int plugin_device_open(int index, crease_ctx **out)
         ocl_log(2, "opencl:%d: CLBlast GEMM warm-up in %.3f s%s", index, now_s() - t2,
                 c->gemm_prefill ? " (CLBlast reads C when beta == 0: C is zeroed first)" : "");
     }
+    const char *fault = getenv("CREASE_OPENCL_FAULT");
+    c->inject_sync_fault = fault && !strcmp(fault, "sync");
     *out = c;
     return CREASE_OK;
 }
