@@ -4,8 +4,10 @@
  * Runs the built binary (path in $CREASE_CLI; under libtool a wrapper
  * script) with fork/exec, captures stdout, stderr and the exit status, and
  * checks help texts, argument errors (status 2, one line), input errors
- * (status 1 with a clear message), 'devices', and a tiny train / save /
- * eval round trip on data written to a temporary directory.
+ * (status 1 with a clear message), 'devices', a tiny train / save / eval
+ * round trip on data written to a temporary directory, 'regions' against
+ * the library's own counts, the pictures (valid PNG files), and a tiny
+ * 'demo' end to end (table, CSV, Markdown, models, pictures).
  */
 #define _XOPEN_SOURCE 700 /* posix_openpt */
 
@@ -13,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,8 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <crease.h>
 
 static const char *cli;    /* $CREASE_CLI */
 static char tmpdir[256];   /* made by main, removed at the end */
@@ -167,6 +172,16 @@ static void write_tiny_csv(const char *path, int n)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+/* DIR/NAME, malloc'd. */
+static char *cli_path_join_test(const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
 static long file_size(const char *path)
 {
     struct stat sb;
@@ -189,9 +204,15 @@ static const help_case help_cases[] = {
     {"train",
      {"--model", "--act", "--data", "--device", "--epochs", "--batch", "--lr", "--optimizer",
       "--momentum", "--weight-decay", "--schedule", "--step-epochs", "--gamma", "--seed",
-      "--save", "--log", "--quiet", "--help", NULL}},
-    {"eval", {"--data", "--device", "--act", "--help", NULL}},
-    {"demo", {"--device", "--epochs", "--seed", "--out", "--quick", "--help", NULL}},
+      "--save", "--log", "--quiet", "--png-curves", "--png-decision", "--png-regions",
+      "--png-layers", "--map", "--help", NULL}},
+    {"eval", {"--data", "--device", "--act", "--png-decision", "--map", "--help", NULL}},
+    {"regions",
+     {"--act", "--device", "--grid", "--max-cells", "--time-limit", "--png-regions",
+      "--png-layers", "--png-decision", "--map", "--out", "--help", NULL}},
+    {"demo",
+     {"--device", "--epochs", "--seed", "--out", "--quick", "--widths", "--deep", "--map",
+      "--help", NULL}},
 };
 
 START_TEST(test_help_command)
@@ -314,6 +335,31 @@ static const bad_arg_case bad_args[] = {
     {{"demo", "--epochs", "x"}, "'x' is not a whole number"},
     {{"demo", "--quick=yes"}, "--quick takes no value"},
     {{"demo", "--seed"}, "--seed needs a value"},
+    {{"demo", "--widths", "0"}, "--widths: 0 is out of 1.."},
+    {{"demo", "--widths", "8,,16"}, "empty item"},
+    {{"demo", "--widths", "8,x"}, "'x' is not a positive whole number"},
+    {{"demo", "--widths", "8,8"}, "2-8-2 is listed twice"},
+    {{"demo", "--deep", "1x8"}, "2 to 63 hidden layers"},
+    {{"demo", "--deep", "4y8"}, "neither LAYERSxWIDTH"},
+    {{"demo", "--deep", "4x"}, "is not LAYERSxWIDTH"},
+    {{"demo", "--deep", "16"}, "list it under --widths"},
+    {{"demo", "--widths", "none", "--deep", "none"}, "nothing to train"},
+    {{"demo", "extra"}, "unexpected argument 'extra'"},
+    {{"regions"}, "regions needs a model file"},
+    {{"regions", "a.safetensors", "b.safetensors"}, "unexpected argument 'b.safetensors'"},
+    {{"regions", "a.safetensors", "--act", "tanh"}, "only for relu and leaky_relu"},
+    {{"regions", "a.safetensors", "--act", "swish"}, "unknown activation 'swish'"},
+    {{"regions", "a.safetensors", "--grid", "-1"}, "--grid must be between 0 and"},
+    {{"regions", "a.safetensors", "--max-cells", "lots"}, "'lots' is not a whole number"},
+    {{"regions", "a.safetensors", "--time-limit", "0"}, "--time-limit must be"},
+    {{"regions", "a.safetensors", "--png-regions", "a.png", "--png-layers", "a.png"},
+     "name the same file 'a.png'"},
+    {{"regions", "a.safetensors", "--png-regions", "a.safetensors"}, "overwrite the model"},
+    {{"eval", "a.safetensors", "--png-decision"}, "--png-decision needs a value"},
+    {{"train", "--act", "tanh", "--png-regions", "r.png"}, "only for relu and leaky_relu"},
+    {{"train", "--model", "2-2", "--png-layers", "r.png"}, "no hidden layer"},
+    {{"train", "--model", "3-8-2", "--png-decision", "d.png"}, "must have 2 inputs"},
+    {{"train", "--save", "m.png", "--png-curves", "m.png"}, "name the same file 'm.png'"},
     {{"devices", "extra"}, "unexpected argument 'extra'"},
     {{"devices", "--all"}, "unknown option '--all'"},
 };
@@ -654,6 +700,456 @@ START_TEST(test_eval_reference)
 }
 END_TEST
 
+/* ------------------------------------------------------------ pictures */
+
+/* A PNG file: the signature, an IHDR chunk with a sensible size, and more
+ * than a blank picture's worth of data. */
+static void assert_png(const char *path, unsigned min_w, unsigned min_h)
+{
+    FILE *f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "%s not written: %s", path, strerror(errno));
+    unsigned char h[24];
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    ck_assert_msg(n == sizeof h && memcmp(h, "\x89PNG\r\n\x1a\n", 8) == 0,
+                  "%s: no PNG signature", path);
+    ck_assert_msg(memcmp(h + 12, "IHDR", 4) == 0, "%s: no IHDR chunk first", path);
+    unsigned w = (unsigned)h[16] << 24 | (unsigned)h[17] << 16 | (unsigned)h[18] << 8 | h[19];
+    unsigned ht = (unsigned)h[20] << 24 | (unsigned)h[21] << 16 | (unsigned)h[22] << 8 | h[23];
+    ck_assert_msg(w >= min_w && ht >= min_h && w <= 8192 && ht <= 8192,
+                  "%s: %ux%u pixels, want at least %ux%u", path, w, ht, min_w, min_h);
+    ck_assert_msg(file_size(path) > 3000, "%s: only %ld bytes", path, file_size(path));
+}
+
+static void assert_no_tmp_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        ck_assert_msg(strstr(de->d_name, ".tmp") == NULL, "left over: %s/%s", dir, de->d_name);
+    closedir(d);
+}
+
+/* Trains a tiny model on a tiny CSV into the temporary directory. */
+static char *tiny_model(const char *name, const char *spec)
+{
+    char csv[128];
+    snprintf(csv, sizeof csv, "%s.csv", name);
+    char *data = tmp_path(csv);
+    write_tiny_csv(data, 200);
+    char file[128];
+    snprintf(file, sizeof file, "%s.safetensors", name);
+    char *model = tmp_path(file);
+    result r = RUN("train", "--data", data, "--model", spec, "--epochs", "2", "--batch", "20",
+                   "--lr", "0.01", "--save", model, "--quiet");
+    ck_assert_msg(r.status == 0, "train %s: status %d, stderr:\n%s", spec, r.status, r.err);
+    result_free(&r);
+    free(data);
+    return model;
+}
+
+START_TEST(test_train_eval_pictures)
+{
+    char *data = tmp_path("tiny-pics.csv");
+    write_tiny_csv(data, 200);
+    char *model = tmp_path("pics.safetensors");
+    char *curves = tmp_path("pics-curves.png");
+    char *decision = tmp_path("pics-decision.png");
+    char *regions = tmp_path("pics-regions.png");
+    char *layers = tmp_path("pics-layers.png");
+    result r = RUN("train", "--data", data, "--model", "2-8-8-2", "--epochs", "3", "--batch",
+                   "20", "--lr", "0.01", "--save", model, "--png-curves", curves,
+                   "--png-decision", decision, "--png-regions", regions, "--png-layers", layers,
+                   "--quiet");
+    ck_assert_msg(r.status == 0, "train with pictures: status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_CONTAINS(r.out, curves, "train summary");
+    ASSERT_CONTAINS(r.out, decision, "train summary");
+    ASSERT_CONTAINS(r.out, regions, "train summary");
+    ASSERT_CONTAINS(r.out, layers, "train summary");
+    result_free(&r);
+    assert_png(curves, 320, 200);
+    assert_png(decision, 200, 200);
+    assert_png(regions, 200, 200);
+    assert_png(layers, 400, 200);
+
+    /* eval draws the decision of the saved model */
+    char *again = tmp_path("eval-decision.png");
+    r = RUN("eval", model, "--data", data, "--png-decision", again);
+    ck_assert_msg(r.status == 0, "eval --png-decision: status %d, stderr:\n%s", r.status,
+                  r.err);
+    ASSERT_CONTAINS(r.out, again, "eval summary");
+    result_free(&r);
+    assert_png(again, 200, 200);
+
+    /* a picture into a missing directory fails before any work */
+    char *nodir = tmp_path("no-such-dir/d.png");
+    r = RUN("eval", model, "--data", data, "--png-decision", nodir);
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "cannot write the picture", "--png-decision nodir");
+    ck_assert_str_eq(r.out, "");
+    result_free(&r);
+    assert_no_tmp_files(tmpdir);
+
+    free(nodir);
+    free(again);
+    free(layers);
+    free(regions);
+    free(decision);
+    free(curves);
+    free(model);
+    free(data);
+}
+END_TEST
+
+/* ------------------------------------------------------------ regions */
+
+/* Finds the table row of hidden layer `layer` in 'crease regions' output:
+ * layer, width, cells, patterns, lower, upper, grid ("-" gives -1). */
+typedef struct layer_row {
+    int layer, width;
+    long cells, patterns;
+    double lower, upper;
+    long grid;
+} layer_row;
+
+static int find_layer_row(const char *out, int layer, layer_row *row)
+{
+    for (const char *p = out; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        char line[256];
+        size_t o = 0;
+        for (size_t i = 0; i < len && o + 1 < sizeof line; i++)
+            if (p[i] != ',')
+                line[o++] = p[i];
+        line[o] = '\0';
+        memset(row, 0, sizeof *row);
+        row->grid = -1;
+        int n = sscanf(line, "%d %d %ld %ld %lf %lf %ld", &row->layer, &row->width, &row->cells,
+                       &row->patterns, &row->lower, &row->upper, &row->grid);
+        if (n >= 6 && row->layer == layer && line[0] == ' ')
+            return 1;
+        p += len + (nl != NULL);
+    }
+    return 0;
+}
+
+/* The printed bound against the library's: exact below 1e9, else to the
+ * 3 digits printed. */
+static void assert_bound(double printed, double lib, const char *what)
+{
+    ck_assert_msg(fabs(printed - lib) <= (lib < 1e9 ? 0.5 : 0.006 * lib),
+                  "%s: printed %g, the library says %g", what, printed, lib);
+}
+
+/* Runs 'crease regions' on model and compares every row with the library. */
+static void check_regions_output(const char *model, const char *out)
+{
+    crease_device *dev = NULL;
+    crease_net *net = NULL;
+    ck_assert_int_eq(crease_device_open("cpu:0", &dev), CREASE_OK);
+    ck_assert_msg(crease_net_load(dev, model, NULL, &net) == CREASE_OK, "load %s: %s", model,
+                  crease_last_error());
+    crease_regions_result res;
+    ck_assert_int_eq(crease_regions_count(net, NULL, &res), CREASE_OK);
+    ck_assert_int_eq(res.complete, 1);
+    for (int l = 0; l < res.hidden; l++) {
+        layer_row row;
+        ck_assert_msg(find_layer_row(out, l + 1, &row), "%s: no row for layer %d in:\n%s",
+                      model, l + 1, out);
+        ck_assert_int_eq(row.width, res.widths[l]);
+        ck_assert_int_eq(row.cells, (long)res.cells[l]);
+        ck_assert_int_eq(row.patterns, (long)res.patterns[l]);
+        assert_bound(row.lower, res.lower[l], "lower bound");
+        assert_bound(row.upper, res.upper[l], "upper bound");
+        ck_assert_msg(row.grid >= 1 && row.grid <= row.patterns,
+                      "%s layer %d: grid count %ld is no lower bound of %ld", model, l + 1,
+                      row.grid, row.patterns);
+    }
+    layer_row none;
+    ck_assert_msg(!find_layer_row(out, res.hidden + 1, &none), "a row too many:\n%s", out);
+    char total[64];
+    snprintf(total, sizeof total, "%zu linear regions (exact", res.regions);
+    if (res.regions < 1000) /* no thousands separator */
+        ASSERT_CONTAINS(out, total, model);
+    crease_net_free(net);
+    crease_device_free(dev);
+}
+
+START_TEST(test_regions_reference)
+{
+    const char *shared = getenv("CREASE_SHARED_DATA");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/baarle/reference-models", shared ? shared : "(unset)");
+    if (!shared || access(dir, R_OK) != 0) {
+        fprintf(stderr, "check_cli: SKIPPED test_regions_reference: %s is missing "
+                        "($CREASE_SHARED_DATA)\n",
+                dir);
+        return;
+    }
+    char model[1200];
+    /* One hidden layer of 8: 19 regions, Zaslavsky's 1 + 8 + 28 = 37. */
+    snprintf(model, sizeof model, "%s/baarle-8_1.safetensors", dir);
+    result r = RUN("regions", model);
+    ck_assert_msg(r.status == 0, "regions 8_1: status %d, stderr:\n%s", r.status, r.err);
+    layer_row row;
+    ck_assert_msg(find_layer_row(r.out, 1, &row), "no layer row in:\n%s", r.out);
+    ck_assert_int_eq(row.width, 8);
+    ck_assert_int_eq(row.cells, 19);
+    ck_assert_int_eq(row.patterns, 19);
+    ck_assert(row.upper == 37 && row.lower == 37);
+    ASSERT_CONTAINS(r.out, "19 linear regions (exact; 19 activation patterns)", "8_1");
+    ASSERT_CONTAINS(r.out, "1 + n + n(n-1)/2", "8_1");
+    ASSERT_CONTAINS(r.out, "Zaslavsky", "8_1");
+    ASSERT_CONTAINS(r.out, "grid count", "8_1");
+    ASSERT_CONTAINS(r.out, "exact count", "8_1");
+    ck_assert_str_eq(r.err, "");
+    check_regions_output(model, r.out);
+    result_free(&r);
+
+    /* Two layers of 2: 4 regions, then 11 (the upper bound 11). */
+    snprintf(model, sizeof model, "%s/baarle-2_2_1.safetensors", dir);
+    r = RUN("regions", model, "--grid", "0");
+    ck_assert_msg(r.status == 0, "regions 2_2_1: status %d, stderr:\n%s", r.status, r.err);
+    ck_assert(find_layer_row(r.out, 1, &row));
+    ck_assert_int_eq(row.cells, 4);
+    ck_assert(find_layer_row(r.out, 2, &row));
+    ck_assert_int_eq(row.cells, 11);
+    ck_assert(row.upper == 11);
+    ck_assert_int_eq(row.grid, -1);
+    ASSERT_CONTAINS(r.out, "Serra, Tjandraatmadja & Ramalingam", "2_2_1");
+    ASSERT_CONTAINS(r.out, "11 linear regions (exact", "2_2_1");
+    result_free(&r);
+
+    /* A deep one, every row against the library. */
+    snprintf(model, sizeof model, "%s/baarle-16_16_16_1.safetensors", dir);
+    r = RUN("regions", model, "--grid", "128");
+    ck_assert_msg(r.status == 0, "regions 16_16_16_1: status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_CONTAINS(r.out, "2-16-16-16-2", "16_16_16_1");
+    check_regions_output(model, r.out);
+    result_free(&r);
+}
+END_TEST
+
+START_TEST(test_regions_out)
+{
+    char *model = tiny_model("reg", "2-8-8-2");
+    char *dir = tmp_path("reg-pictures");
+    result r = RUN("regions", model, "--out", dir);
+    ck_assert_msg(r.status == 0, "regions --out: status %d, stderr:\n%s", r.status, r.err);
+    check_regions_output(model, r.out);
+    const char *names[3] = {"reg-regions.png", "reg-layers.png", "reg-decision.png"};
+    for (int i = 0; i < 3; i++) {
+        char *p = cli_path_join_test(dir, names[i]);
+        ASSERT_CONTAINS(r.out, p, "regions --out");
+        assert_png(p, 200, 200);
+        free(p);
+    }
+    result_free(&r);
+    assert_no_tmp_files(dir);
+
+    /* One picture by name, no grid. */
+    char *one = tmp_path("reg-only.png");
+    r = RUN("regions", model, "--png-layers", one, "--grid", "0");
+    ck_assert_msg(r.status == 0, "regions --png-layers: status %d, stderr:\n%s", r.status,
+                  r.err);
+    assert_png(one, 400, 200);
+    ck_assert_msg(strstr(r.out, "grid count") == NULL, "--grid 0 still counts:\n%s", r.out);
+    result_free(&r);
+
+    /* A limit stops the count: a lower bound, said so; no region picture. */
+    r = RUN("regions", model, "--max-cells", "2");
+    ck_assert_msg(r.status == 0, "regions --max-cells 2: status %d, stderr:\n%s", r.status,
+                  r.err);
+    ASSERT_CONTAINS(r.out, "at least", "--max-cells 2");
+    ASSERT_CONTAINS(r.out, "lower bound", "--max-cells 2");
+    result_free(&r);
+    r = RUN("regions", model, "--max-cells", "2", "--png-regions", one);
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "did not finish", "--max-cells 2 --png-regions");
+    result_free(&r);
+
+    /* --out onto a file */
+    r = RUN("regions", model, "--out", model);
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "is not a directory", "regions --out FILE");
+    result_free(&r);
+
+    free(one);
+    free(dir);
+    free(model);
+}
+END_TEST
+
+/* Models 'regions' cannot count: each a clear one-line error, status 1. */
+START_TEST(test_regions_bad_models)
+{
+    crease_device *dev = NULL;
+    ck_assert_int_eq(crease_device_open("cpu:0", &dev), CREASE_OK);
+    crease_net_opts o;
+    crease_net_opts_default(&o);
+    crease_net *net = NULL;
+    char *three = tmp_path("three-inputs.safetensors");
+    ck_assert_int_eq(crease_net_new(dev, "3-4-2", &o, &net), CREASE_OK);
+    ck_assert_int_eq(crease_net_save(net, three), CREASE_OK);
+    crease_net_free(net);
+    char *tanh_model = tmp_path("tanh.safetensors");
+    o.act = CREASE_ACT_TANH;
+    ck_assert_int_eq(crease_net_new(dev, "2-4-4-2", &o, &net), CREASE_OK);
+    ck_assert_int_eq(crease_net_save(net, tanh_model), CREASE_OK);
+    crease_net_free(net);
+    crease_device_free(dev);
+
+    result r = RUN("regions", three);
+    ck_assert_msg(r.status == 1, "3 inputs: status %d, stderr %s", r.status, r.err);
+    ck_assert_int_eq(count_lines(r.err), 1);
+    ASSERT_CONTAINS(r.err, "has 3 inputs", "3 inputs");
+    ASSERT_CONTAINS(r.err, "2 inputs", "3 inputs");
+    ck_assert_str_eq(r.out, "");
+    result_free(&r);
+
+    r = RUN("regions", tanh_model);
+    ck_assert_msg(r.status == 1, "tanh: status %d, stderr %s", r.status, r.err);
+    ck_assert_int_eq(count_lines(r.err), 1);
+    ASSERT_CONTAINS(r.err, "uses tanh", "tanh");
+    ASSERT_CONTAINS(r.err, "only for relu and leaky_relu", "tanh");
+    result_free(&r);
+
+    char *missing = tmp_path("no-such-model.safetensors");
+    r = RUN("regions", missing);
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "cannot load the model", "regions missing");
+    ASSERT_CONTAINS(r.err, "no-such-model.safetensors", "regions missing");
+    result_free(&r);
+
+    free(missing);
+    free(tanh_model);
+    free(three);
+}
+END_TEST
+
+/* ------------------------------------------------------------ demo */
+
+static int count_files_with(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *de;
+    size_t ls = strlen(suffix);
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        n += l > ls && strcmp(de->d_name + l - ls, suffix) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The whole experiment in a tiny configuration: two widths and one deep
+ * net, one epoch each, on the built-in Baarle data. */
+START_TEST(test_demo_tiny)
+{
+    char *dir = tmp_path("demo-out");
+    result r = RUN("demo", "--widths", "4,32", "--deep", "2x4", "--epochs", "1", "--out", dir);
+    ck_assert_msg(r.status == 0, "demo: status %d, stderr:\n%s", r.status, r.err);
+    /* progress on stderr, one header per net */
+    ASSERT_CONTAINS(r.err, "[1/3] 2-4-2", "demo progress");
+    ASSERT_CONTAINS(r.err, "[3/3] 2-4-4-2", "demo progress");
+    ASSERT_CONTAINS(r.err, "epoch 1/1", "demo progress");
+    /* the budget, the table, the verdict */
+    ASSERT_CONTAINS(r.out, "1 epoch, batch 512, Adam", "demo budget");
+    ASSERT_CONTAINS(r.out, "balanced", "demo table");
+    ASSERT_CONTAINS(r.out, "upper", "demo table");
+    ASSERT_CONTAINS(r.out, "\n2-4-2 ", "demo table");
+    ASSERT_CONTAINS(r.out, "\n2-32-2 ", "demo table");
+    ASSERT_CONTAINS(r.out, "\n2-4-4-2 ", "demo table");
+    ASSERT_CONTAINS(r.out, "verdict", "demo verdict");
+    ASSERT_CONTAINS(r.out, "what it shows", "demo verdict");
+    /* 2-4-4-2 has 42 parameters, 2-32-2 has 162: a real comparison */
+    ck_assert_msg(strstr(r.out, "Yes: the best deep") || strstr(r.out, "No: the best deep"),
+                  "no yes/no verdict:\n%s", r.out);
+    ASSERT_CONTAINS(r.out, "2-32-2 (162 parameters", "demo verdict");
+    /* the table is in table order and fits 80 columns */
+    const char *a = strstr(r.out, "\n2-4-2 "), *b = strstr(r.out, "\n2-32-2 "),
+               *c = strstr(r.out, "\n2-4-4-2 ");
+    ck_assert(a < b && b < c);
+    const char *from = strstr(r.out, "Balanced accuracy"), *to = strstr(r.out, "\nwritten");
+    ck_assert(from && to && from < to);
+    char *table = strndup(from, (size_t)(to - from));
+    assert_narrow(table, "demo table and verdict");
+    free(table);
+    result_free(&r);
+
+    /* the files */
+    const char *specs[3] = {"2-4-2", "2-32-2", "2-4-4-2"};
+    for (int i = 0; i < 3; i++) {
+        char name[64], *p;
+        snprintf(name, sizeof name, "%s.safetensors", specs[i]);
+        p = cli_path_join_test(dir, name);
+        ck_assert_msg(file_size(p) > 0, "%s not written", p);
+        free(p);
+        const char *kinds[3] = {"-decision.png", "-regions.png", "-layers.png"};
+        for (int k = 0; k < 3; k++) {
+            snprintf(name, sizeof name, "%s%s", specs[i], kinds[k]);
+            p = cli_path_join_test(dir, name);
+            assert_png(p, 200, 200);
+            free(p);
+        }
+    }
+    char *p = cli_path_join_test(dir, "curves-shallow.png");
+    assert_png(p, 320, 200);
+    free(p);
+    p = cli_path_join_test(dir, "curves-deep.png");
+    assert_png(p, 320, 200);
+    free(p);
+    ck_assert_int_eq(count_files_with(dir, ".png"), 11);
+    assert_no_tmp_files(dir);
+
+    /* results.csv: a header and one row per net, the region counts agree
+     * with 'crease regions' on the saved model */
+    p = cli_path_join_test(dir, "results.csv");
+    char *csv = slurp(p);
+    free(p);
+    ck_assert_msg(strncmp(csv, "model,hidden_layers,neurons,parameters,", 39) == 0, "csv: %s",
+                  csv);
+    ck_assert_int_eq(count_lines(csv), 4);
+    ASSERT_CONTAINS(csv, "\n2-4-2,1,4,22,1,", "results.csv");
+    ASSERT_CONTAINS(csv, "\n2-32-2,1,32,162,1,", "results.csv");
+    ASSERT_CONTAINS(csv, "\n2-4-4-2,2,8,42,1,", "results.csv");
+    const char *row = strstr(csv, "\n2-4-4-2,");
+    long regions = -1;
+    {
+        /* the 12th field */
+        const char *q = row + 1;
+        for (int f = 0; f < 11 && q; f++) {
+            q = strchr(q, ',');
+            if (q)
+                q++;
+        }
+        ck_assert_ptr_nonnull(q);
+        regions = strtol(q, NULL, 10);
+    }
+    p = cli_path_join_test(dir, "2-4-4-2.safetensors");
+    result rr = RUN("regions", p, "--grid", "0");
+    ck_assert_int_eq(rr.status, 0);
+    layer_row lr;
+    ck_assert(find_layer_row(rr.out, 2, &lr));
+    ck_assert_int_eq(lr.cells, regions);
+    result_free(&rr);
+    free(p);
+    free(csv);
+
+    p = cli_path_join_test(dir, "results.md");
+    char *md = slurp(p);
+    free(p);
+    ASSERT_CONTAINS(md, "| model | parameters | neurons | balanced accuracy |", "results.md");
+    ASSERT_CONTAINS(md, "| 2-4-4-2 | 42 | 8 |", "results.md");
+    free(md);
+    free(dir);
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 static void remove_tree(const char *dir)
@@ -708,6 +1204,15 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_train_binary_quiet);
     tcase_add_test(tc, test_train_tty_progress);
     tcase_add_test(tc, test_eval_reference);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("pictures_regions_demo");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_train_eval_pictures);
+    tcase_add_test(tc, test_regions_reference);
+    tcase_add_test(tc, test_regions_out);
+    tcase_add_test(tc, test_regions_bad_models);
+    tcase_add_test(tc, test_demo_tiny);
     suite_add_tcase(s, tc);
     return s;
 }

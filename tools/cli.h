@@ -111,6 +111,9 @@ const char *cli_fmt_clock(char *buf, size_t len, double seconds);
 const char *cli_fmt_bytes(char *buf, size_t len, uint64_t bytes);
 /* "312k", "1.23M" */
 const char *cli_fmt_rate(char *buf, size_t len, double per_s);
+/* A bound that may be huge: "525,825" below 1e9, else "1.23e+21"; an
+ * infinite value (past the double range) is "> 1e308". */
+const char *cli_fmt_big(char *buf, size_t len, double v);
 
 double cli_now(void); /* monotonic seconds */
 
@@ -139,6 +142,20 @@ const char *cli_device_label(char *buf, size_t len, crease_device *dev);
 int cli_check_fit(const char *spec, int inputs, int outputs,
                   const crease_dataset *data);
 
+/* Fails early, before minutes of work, if an output file cannot be
+ * written: it must not be a directory and its directory must exist and be
+ * writable.  Prints "cannot write the WHAT 'PATH': ..." and returns
+ * CLI_EXIT_FAIL. */
+int cli_check_output_path(const char *what, const char *path);
+/* Creates DIR (one level) if missing; an existing non-directory is an
+ * error naming `opt`.  Returns CLI_EXIT_OK or CLI_EXIT_FAIL (printed). */
+int cli_make_dir(const char *opt, const char *dir);
+/* DIR/NAME, malloc'd (NULL when out of memory). */
+char *cli_path_join(const char *dir, const char *name);
+/* The file name of path without its directory and without `suffix` (if it
+ * ends so), malloc'd: "a/b/m.safetensors" -> "m". */
+char *cli_path_stem(const char *path, const char *suffix);
+
 /* Activation names accepted by --act, and their crease_act ids. */
 extern const char *const cli_act_names[];
 extern const int cli_act_ids[];
@@ -160,7 +177,11 @@ typedef struct cli_run {
     const char *save;  /* safetensors path or NULL */
     const char *log;   /* CSV path or NULL */
     int quiet;
+    int keep_net;      /* hand the trained net back in `net` */
     /* out */
+    crease_net *net;   /* with keep_net: the trained net (cli_run_release) */
+    double *loss;      /* per completed epoch: the running loss ... */
+    double *balanced_accuracy; /* ... and balanced accuracy (cli_run_release) */
     size_t params;
     int epochs_done;
     int interrupted;
@@ -172,8 +193,55 @@ typedef struct cli_run {
 /* Runs it; prints progress on stderr unless quiet.  Returns CLI_EXIT_OK
  * or CLI_EXIT_FAIL (the error printed). */
 int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r);
-/* Erases a live progress line before other output goes to stderr. */
+/* Frees what a run handed back (net, curves); the run may be run again. */
+void cli_run_release(cli_run *r);
+/* Ends a live progress line (a newline) before other output goes to
+ * stderr. */
 void cli_progress_break(void);
+/* On a terminal: shows a one-line status that the next message or
+ * cli_progress_clear() replaces. */
+void cli_progress_status(const char *text);
+/* Erases the live line, if any. */
+void cli_progress_clear(void);
+
+/* ------------------------------------------------------------ pictures */
+
+/* The pictures one command writes of one net; NULL paths are skipped. */
+typedef struct cli_pictures {
+    const char *decision; /* crease_draw_decision */
+    const char *regions;  /* crease_draw_regions */
+    const char *layers;   /* crease_draw_region_layers */
+    const char *map;      /* background of the decision picture (NULL: the
+                             built-in Baarle label mask) */
+} cli_pictures;
+
+/* Checks the output paths (and that the map is readable) before any work;
+ * prints the problem and returns CLI_EXIT_FAIL. */
+int cli_pictures_check(const cli_pictures *p);
+/* 1 if region pictures are asked for. */
+int cli_pictures_need_regions(const cli_pictures *p);
+/* Draws them; `ro` limits the region walk (NULL: defaults).  With `report`
+ * each written file is printed on stdout as a summary row "picture".
+ * Returns CLI_EXIT_OK or CLI_EXIT_FAIL (printed). */
+int cli_pictures_draw(crease_net *net, const cli_pictures *p, const crease_regions_opts *ro,
+                      int report);
+/* Training curves of `count` runs (1..8) into path. */
+int cli_curves_draw(const char *path, int count, const cli_run *const *runs,
+                    const char *const *labels, const char *title);
+/* Usage check shared by the commands that draw regions: the hidden
+ * activation must be relu or leaky_relu.  Returns CLI_EXIT_OK or prints
+ * a usage message and returns CLI_EXIT_USAGE. */
+int cli_check_regions_act(const char *opt, int act);
+/* A summary row: the label padded to 18 columns, then the text. */
+void cli_print_row(const char *label, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* Prints "LABEL  TEXT" (label padded to 18 columns) with TEXT wrapped at 79
+ * columns under itself; an empty label indents only. */
+void cli_print_wrapped(const char *label, const char *text);
+/* Writes len bytes to path through a temporary file and a rename.
+ * Returns CLI_EXIT_OK or CLI_EXIT_FAIL (printed, naming `what`). */
+int cli_write_file(const char *what, const char *path, const char *data, size_t len);
+/* The name of an activation as --act spells it. */
+const char *cli_act_name(int act);
 
 /* ------------------------------------------------------------ commands */
 
@@ -181,11 +249,13 @@ int cli_cmd_devices(int argc, char **argv);
 int cli_cmd_train(int argc, char **argv);
 int cli_cmd_eval(int argc, char **argv);
 int cli_cmd_demo(int argc, char **argv);
+int cli_cmd_regions(int argc, char **argv);
 
 void cli_help_devices(void);
 void cli_help_train(void);
 void cli_help_eval(void);
 void cli_help_demo(void);
+void cli_help_regions(void);
 
 /* The settings shared by 'train' and 'demo' defaults (the Baarle task). */
 void cli_baarle_train_defaults(crease_train_opts *o);

@@ -88,6 +88,24 @@ void cli_progress_break(void)
     }
 }
 
+void cli_progress_status(const char *text)
+{
+    if (!isatty(STDERR_FILENO))
+        return;
+    fprintf(stderr, "\r%s\033[K", text);
+    fflush(stderr);
+    bar_on_screen = 1;
+}
+
+void cli_progress_clear(void)
+{
+    if (bar_on_screen) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        bar_on_screen = 0;
+    }
+}
+
 static int terminal_columns(void)
 {
 #ifdef TIOCGWINSZ
@@ -137,6 +155,12 @@ static void draw_bar(progress_state *st, const crease_progress *p)
 
     char line[512];
     int room = st->cols - 1 - (int)strlen(left) - (int)strlen(right) - 2;
+    if (room < 8) {
+        /* A narrow terminal: the bar matters more than the throughput. */
+        snprintf(right, sizeof right, " %3.0f%%  loss %.4f  acc %6.2f%%  %s", 100.0 * frac,
+                 p->running.loss, 100.0 * p->running.accuracy, clock);
+        room = st->cols - 1 - (int)strlen(left) - (int)strlen(right) - 2;
+    }
     int barw = room > 30 ? 30 : room;
     if (barw >= 8) {
         char bar[40];
@@ -267,31 +291,6 @@ static int log_commit(curve_log *lg)
     return CLI_EXIT_OK;
 }
 
-/* Fails early, before minutes of training, if an output file cannot be
- * written: its directory must exist and be writable. */
-static int check_output_path(const char *what, const char *path)
-{
-    struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return cli_error("cannot write the %s '%s': it is a directory", what, path);
-    char *dir = strdup(path);
-    if (!dir)
-        return cli_error("out of memory");
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        strcpy(dir, ".");
-    else if (slash == dir)
-        slash[1] = '\0';
-    else
-        *slash = '\0';
-    int ok = access(dir, W_OK | X_OK) == 0;
-    int e = errno;
-    free(dir);
-    if (!ok)
-        return cli_error("cannot write the %s '%s': %s", what, path, strerror(e));
-    return CLI_EXIT_OK;
-}
-
 /* ------------------------------------------------------------ a run */
 
 int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r)
@@ -302,6 +301,7 @@ int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r)
     int rc = CLI_EXIT_FAIL;
     crease_status s;
 
+    cli_run_release(r);
     r->params = 0;
     r->epochs_done = 0;
     r->interrupted = 0;
@@ -309,6 +309,13 @@ int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r)
     memset(&r->final, 0, sizeof r->final);
     memset(&lg, 0, sizeof lg);
 
+    int epochs = r->train_opts.epochs > 0 ? r->train_opts.epochs : 1;
+    r->loss = calloc((size_t)epochs, sizeof *r->loss);
+    r->balanced_accuracy = calloc((size_t)epochs, sizeof *r->balanced_accuracy);
+    if (!r->loss || !r->balanced_accuracy) {
+        cli_run_release(r);
+        return cli_error("out of memory");
+    }
     s = crease_net_new(dev, r->spec, &r->net_opts, &net);
     if (s)
         return cli_lib_error(s, "cannot build the model '%s'", r->spec);
@@ -362,6 +369,10 @@ int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r)
         double t = cli_now() - t0;
         double lr = st.reported ? st.lr : schedule_lr(&to, e);
         r->epochs_done = e;
+        if (e <= epochs) {
+            r->loss[e - 1] = m.loss;
+            r->balanced_accuracy[e - 1] = m.balanced_accuracy;
+        }
         log_row(&lg, e, lr, &m, t);
         if (st.mode == PROG_LINES) {
             char rate[32];
@@ -414,6 +425,10 @@ int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r)
     }
     if (log_commit(&lg) != CLI_EXIT_OK)
         goto done;
+    if (r->keep_net) {
+        r->net = net;
+        net = NULL;
+    }
     rc = CLI_EXIT_OK;
 
 done:
@@ -424,12 +439,23 @@ done:
     return rc;
 }
 
+void cli_run_release(cli_run *r)
+{
+    crease_net_free(r->net);
+    free(r->loss);
+    free(r->balanced_accuracy);
+    r->net = NULL;
+    r->loss = NULL;
+    r->balanced_accuracy = NULL;
+}
+
 /* ------------------------------------------------------------ train */
 
 enum {
     OPT_MODEL = 1, OPT_ACT, OPT_DATA, OPT_DEVICE, OPT_EPOCHS, OPT_BATCH, OPT_LR,
     OPT_OPTIMIZER, OPT_MOMENTUM, OPT_WEIGHT_DECAY, OPT_SCHEDULE, OPT_STEP_EPOCHS,
-    OPT_GAMMA, OPT_SEED, OPT_SAVE, OPT_LOG, OPT_QUIET
+    OPT_GAMMA, OPT_SEED, OPT_SAVE, OPT_LOG, OPT_QUIET, OPT_PNG_CURVES, OPT_PNG_DECISION,
+    OPT_PNG_REGIONS, OPT_PNG_LAYERS, OPT_MAP
 };
 
 static const cli_optdef train_opts[] = {
@@ -450,6 +476,11 @@ static const cli_optdef train_opts[] = {
     {"--save", 1, OPT_SAVE},
     {"--log", 1, OPT_LOG},
     {"--quiet", 0, OPT_QUIET},
+    {"--png-curves", 1, OPT_PNG_CURVES},
+    {"--png-decision", 1, OPT_PNG_DECISION},
+    {"--png-regions", 1, OPT_PNG_REGIONS},
+    {"--png-layers", 1, OPT_PNG_LAYERS},
+    {"--map", 1, OPT_MAP},
     {NULL, 0, 0}
 };
 
@@ -474,14 +505,6 @@ static const char *schedule_name(crease_schedule s)
         if (schedule_ids[i] == s)
             return schedule_names[i];
     return "?";
-}
-
-static const char *act_name(int act)
-{
-    for (int i = 0; cli_act_names[i]; i++)
-        if (cli_act_ids[i] == act)
-            return cli_act_names[i];
-    return act == CREASE_ACT_IDENTITY ? "identity" : "?";
 }
 
 static const char *device_default_text(void)
@@ -534,26 +557,24 @@ void cli_help_train(void)
            "  --log FILE           write the per-epoch curve as CSV:\n"
            "                       epoch,lr,loss,accuracy,balanced_accuracy,seconds\n"
            "  --quiet              no progress display (the summary is still printed)\n"
+           "\n"
+           "Pictures (PNG; all but the curves for 2-input models):\n"
+           "  --png-curves FILE    loss and balanced accuracy per epoch\n"
+           "  --png-decision FILE  the decision boundary over the map\n"
+           "  --png-regions FILE   the linear regions, each its own colour, and the\n"
+           "                       fold lines (relu and leaky_relu only)\n"
+           "  --png-layers FILE    the regions after each hidden layer, one panel each\n"
+           "                       (relu and leaky_relu only)\n"
+           "  --map FILE.png       background of --png-decision (default: the built-in\n"
+           "                       Baarle label mask)\n"
            "  -h, --help           show this help\n"
            "\n"
            "Progress goes to stderr: a live line on a terminal, else one line per epoch.\n"
            "Ctrl-C stops after the current step and still evaluates, saves and logs.\n",
-           CLI_DEFAULT_SPEC, act_name(n.act), device_default_text(), t.epochs, t.batch,
+           CLI_DEFAULT_SPEC, cli_act_name(n.act), device_default_text(), t.epochs, t.batch,
            (double)t.lr, optimizer_name(t.optimizer), (double)t.momentum,
            (double)t.weight_decay, schedule_name(t.schedule), t.step_epochs,
            (double)t.gamma, (unsigned long long)t.seed);
-}
-
-static void print_row(const char *label, const char *fmt, ...) CLI_PRINTF(2, 3);
-
-static void print_row(const char *label, const char *fmt, ...)
-{
-    va_list ap;
-    printf("%-18s ", label);
-    va_start(ap, fmt);
-    vprintf(fmt, ap);
-    va_end(ap);
-    putchar('\n');
 }
 
 int cli_cmd_train(int argc, char **argv)
@@ -572,6 +593,9 @@ int cli_cmd_train(int argc, char **argv)
     const char *data_src = "baarle";
     const char *device = NULL;
     int wd_given = 0, momentum_given = 0, step_given = 0;
+    const char *png_curves = NULL;
+    cli_pictures pics;
+    memset(&pics, 0, sizeof pics);
 
     cli_args a;
     cli_args_init(&a, argc, argv);
@@ -642,10 +666,49 @@ int cli_cmd_train(int argc, char **argv)
         case OPT_QUIET:
             r.quiet = 1;
             break;
+        case OPT_PNG_CURVES:
+            png_curves = v;
+            break;
+        case OPT_PNG_DECISION:
+            pics.decision = v;
+            break;
+        case OPT_PNG_REGIONS:
+            pics.regions = v;
+            break;
+        case OPT_PNG_LAYERS:
+            pics.layers = v;
+            break;
+        case OPT_MAP:
+            pics.map = v;
+            break;
         }
     }
     int first, last, count;
     cli_parse_spec("--model", r.spec, &first, &last, &count);
+    const char *outs[][2] = {{"--save", r.save},           {"--log", r.log},
+                             {"--png-curves", png_curves}, {"--png-decision", pics.decision},
+                             {"--png-regions", pics.regions}, {"--png-layers", pics.layers}};
+    for (int i = 0; i < 6; i++)
+        for (int j = i + 1; j < 6; j++)
+            if (outs[i][1] && outs[j][1] && strcmp(outs[i][1], outs[j][1]) == 0)
+                cli_usage_error("%s and %s name the same file '%s'", outs[i][0], outs[j][0],
+                                outs[i][1]);
+    if (pics.map && !pics.decision)
+        cli_warn("--map is the background of --png-decision; ignored without it");
+    if (pics.decision && !pics.map && cli_data_kind_of("--data", data_src) == CLI_DATA_CSV)
+        cli_warn("--png-decision draws over the Baarle map; give --map FILE.png for a "
+                 "background that fits your data");
+    if ((pics.decision || pics.regions || pics.layers) && first != 2)
+        cli_usage_error("pictures show the plane: the model %s must have 2 inputs", r.spec);
+    if (cli_pictures_need_regions(&pics)) {
+        const char *o = pics.regions ? "--png-regions" : "--png-layers";
+        if (count < 3)
+            cli_usage_error("%s: the model %s has no hidden layer, so no folds to draw", o,
+                            r.spec);
+        if (cli_check_regions_act(o, r.net_opts.act) != CLI_EXIT_OK)
+            exit(CLI_EXIT_USAGE);
+    }
+    r.keep_net = pics.decision || pics.regions || pics.layers;
     r.net_opts.seed = seed;
     r.train_opts.seed = seed;
     if (r.train_opts.optimizer == CREASE_OPT_ADAMW && !wd_given)
@@ -654,12 +717,13 @@ int cli_cmd_train(int argc, char **argv)
         cli_warn("--momentum only applies to --optimizer sgd; ignored");
     if (step_given && r.train_opts.schedule != CREASE_SCHED_STEP)
         cli_warn("--step-epochs and --gamma only apply to --schedule step; ignored");
-    if (r.save && r.log && strcmp(r.save, r.log) == 0)
-        cli_usage_error("--save and --log name the same file '%s'", r.save);
-
-    if (r.save && check_output_path("model file", r.save) != CLI_EXIT_OK)
+    if (r.save && cli_check_output_path("model file", r.save) != CLI_EXIT_OK)
         return CLI_EXIT_FAIL;
-    if (r.log && check_output_path("log", r.log) != CLI_EXIT_OK)
+    if (r.log && cli_check_output_path("log", r.log) != CLI_EXIT_OK)
+        return CLI_EXIT_FAIL;
+    if (png_curves && cli_check_output_path("picture", png_curves) != CLI_EXIT_OK)
+        return CLI_EXIT_FAIL;
+    if (cli_pictures_check(&pics) != CLI_EXIT_OK)
         return CLI_EXIT_FAIL;
 
     crease_device *dev = NULL;
@@ -681,16 +745,16 @@ int cli_cmd_train(int argc, char **argv)
 
     char buf[256], n1[32], n2[32], rate[32];
     const crease_train_opts *t = &r.train_opts;
-    print_row("device", "%s", cli_device_label(buf, sizeof buf, dev));
-    print_row("model", "%s (%s), %s parameters", r.spec, act_name(r.net_opts.act),
+    cli_print_row("device", "%s", cli_device_label(buf, sizeof buf, dev));
+    cli_print_row("model", "%s (%s), %s parameters", r.spec, cli_act_name(r.net_opts.act),
               cli_fmt_count(n1, sizeof n1, r.params));
-    print_row("data", "%s: %s labelled points, %d classes", cli_data_label(data_src),
+    cli_print_row("data", "%s: %s labelled points, %d classes", cli_data_label(data_src),
               cli_fmt_count(n2, sizeof n2, crease_dataset_size(data)),
               crease_dataset_classes(data));
     if (r.interrupted)
-        print_row("epochs", "%d of %d completed (interrupted)", r.epochs_done, t->epochs);
+        cli_print_row("epochs", "%d of %d completed (interrupted)", r.epochs_done, t->epochs);
     else
-        print_row("epochs", "%d", r.epochs_done);
+        cli_print_row("epochs", "%d", r.epochs_done);
     char opt[96] = "", sched[96] = "";
     if (t->optimizer == CREASE_OPT_SGD)
         snprintf(opt, sizeof opt, "sgd (momentum %g)", (double)t->momentum);
@@ -705,25 +769,44 @@ int cli_cmd_train(int argc, char **argv)
                  t->step_epochs, t->step_epochs == 1 ? "" : "s");
     else
         snprintf(sched, sizeof sched, "%s schedule", schedule_name(t->schedule));
-    print_row("training", "batch %d, %s, lr %g, %s, seed %llu", t->batch, opt, (double)t->lr,
+    cli_print_row("training", "batch %d, %s, lr %g, %s, seed %llu", t->batch, opt, (double)t->lr,
               sched, (unsigned long long)seed);
-    print_row("wall time", "%s (%s samples/s)", cli_fmt_duration(buf, sizeof buf, r.seconds),
+    cli_print_row("wall time", "%s (%s samples/s)", cli_fmt_duration(buf, sizeof buf, r.seconds),
               cli_fmt_rate(rate, sizeof rate, r.samples_per_s));
-    print_row("evaluated on", "all %s labelled points",
+    cli_print_row("evaluated on", "all %s labelled points",
               cli_fmt_count(n1, sizeof n1, r.final.count));
-    print_row("loss", "%.4f", r.final.loss);
-    print_row("accuracy", "%.2f%%", 100 * r.final.accuracy);
-    print_row("balanced accuracy", "%.2f%%", 100 * r.final.balanced_accuracy);
+    cli_print_row("loss", "%.4f", r.final.loss);
+    cli_print_row("accuracy", "%.2f%%", 100 * r.final.accuracy);
+    cli_print_row("balanced accuracy", "%.2f%%", 100 * r.final.balanced_accuracy);
     if (r.save)
-        print_row("saved to", "%s", r.save);
+        cli_print_row("saved to", "%s", r.save);
     else
-        print_row("saved to", "(not saved; use --save FILE.safetensors)");
+        cli_print_row("saved to", "(not saved; use --save FILE.safetensors)");
     if (r.log)
-        print_row("curve", "%s", r.log);
+        cli_print_row("curve", "%s", r.log);
+    fflush(stdout);
+    if (png_curves && r.epochs_done > 0) {
+        const cli_run *runs[1] = {&r};
+        const char *labels[1] = {r.spec};
+        char title[300];
+        snprintf(title, sizeof title, "Training curves of %s", r.spec);
+        rc = cli_curves_draw(png_curves, 1, runs, labels, title);
+        if (rc != CLI_EXIT_OK)
+            goto done;
+        cli_print_row("curves picture", "%s", png_curves);
+    } else if (png_curves) {
+        cli_warn("no epoch completed: no curves to draw into '%s'", png_curves);
+    }
+    if (r.net) {
+        rc = cli_pictures_draw(r.net, &pics, NULL, 1);
+        if (rc != CLI_EXIT_OK)
+            goto done;
+    }
     fflush(stdout);
     rc = r.interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
 
 done:
+    cli_run_release(&r);
     crease_dataset_free(data);
     crease_device_free(dev);
     return rc;
@@ -731,12 +814,14 @@ done:
 
 /* ------------------------------------------------------------ eval */
 
-enum { EOPT_DATA = 1, EOPT_DEVICE, EOPT_ACT };
+enum { EOPT_DATA = 1, EOPT_DEVICE, EOPT_ACT, EOPT_PNG_DECISION, EOPT_MAP };
 
 static const cli_optdef eval_opts[] = {
     {"--data", 1, EOPT_DATA},
     {"--device", 1, EOPT_DEVICE},
     {"--act", 1, EOPT_ACT},
+    {"--png-decision", 1, EOPT_PNG_DECISION},
+    {"--map", 1, EOPT_MAP},
     {NULL, 0, 0}
 };
 
@@ -755,7 +840,13 @@ void cli_help_eval(void)
            "                       %s)\n"
            "  --act NAME           hidden activation, if the file does not record it:\n"
            "                       relu, leaky_relu, tanh or sigmoid (default relu)\n"
-           "  -h, --help           show this help\n",
+           "  --png-decision FILE  draw the model's decision boundary over the map\n"
+           "                       (PNG; 2-input models)\n"
+           "  --map FILE.png       background of --png-decision (default: the built-in\n"
+           "                       Baarle label mask)\n"
+           "  -h, --help           show this help\n"
+           "\n"
+           "'crease regions MODEL' counts and draws the model's linear regions.\n",
            device_default_text());
 }
 
@@ -768,6 +859,8 @@ int cli_cmd_eval(int argc, char **argv)
     }
     const char *model = NULL, *data_src = "baarle", *device = NULL;
     int act = -1;
+    cli_pictures pics;
+    memset(&pics, 0, sizeof pics);
     cli_args a;
     cli_args_init(&a, argc, argv);
     const char *v;
@@ -789,10 +882,25 @@ int cli_cmd_eval(int argc, char **argv)
         case EOPT_ACT:
             act = cli_act_ids[cli_parse_choice("--act", v, "activation", cli_act_names)];
             break;
+        case EOPT_PNG_DECISION:
+            pics.decision = v;
+            break;
+        case EOPT_MAP:
+            pics.map = v;
+            break;
         }
     }
     if (!model)
         cli_usage_error("eval needs a model file, as in 'crease eval model.safetensors'");
+    if (pics.map && !pics.decision)
+        cli_warn("--map is the background of --png-decision; ignored without it");
+    if (pics.decision && !pics.map && cli_data_kind_of("--data", data_src) == CLI_DATA_CSV)
+        cli_warn("--png-decision draws over the Baarle map; give --map FILE.png for a "
+                 "background that fits your data");
+    if (pics.decision && strcmp(pics.decision, model) == 0)
+        cli_usage_error("--png-decision would overwrite the model file '%s'", model);
+    if (cli_pictures_check(&pics) != CLI_EXIT_OK)
+        return CLI_EXIT_FAIL;
 
     crease_device *dev = NULL;
     crease_dataset *data = NULL;
@@ -818,7 +926,7 @@ int cli_cmd_eval(int argc, char **argv)
     }
     if (act >= 0 && crease_net_act(net) != act)
         cli_warn("the model file records the activation %s; --act %s ignored",
-                 act_name(crease_net_act(net)), act_name(act));
+                 cli_act_name(crease_net_act(net)), cli_act_name(act));
     const char *spec = crease_net_spec(net);
     rc = cli_check_fit(spec, crease_net_inputs(net), crease_net_outputs(net), data);
     if (rc != CLI_EXIT_OK)
@@ -834,19 +942,30 @@ int cli_cmd_eval(int argc, char **argv)
     double secs = cli_now() - t0;
 
     char buf[256], n1[32], n2[32];
-    print_row("model", "%s (%s), %s parameters", spec, act_name(crease_net_act(net)),
+    cli_print_row("model", "%s (%s), %s parameters", spec, cli_act_name(crease_net_act(net)),
               cli_fmt_count(n1, sizeof n1, crease_net_param_count(net)));
-    print_row("file", "%s", model);
-    print_row("device", "%s", cli_device_label(buf, sizeof buf, dev));
-    print_row("data", "%s: %s labelled points, %d classes", cli_data_label(data_src),
+    cli_print_row("file", "%s", model);
+    cli_print_row("device", "%s", cli_device_label(buf, sizeof buf, dev));
+    cli_print_row("data", "%s: %s labelled points, %d classes", cli_data_label(data_src),
               cli_fmt_count(n2, sizeof n2, crease_dataset_size(data)),
               crease_dataset_classes(data));
-    print_row("loss", "%.4f", m.loss);
-    print_row("accuracy", "%.2f%%", 100 * m.accuracy);
-    print_row("balanced accuracy", "%.2f%%", 100 * m.balanced_accuracy);
-    print_row("count", "%s labelled points", cli_fmt_count(n1, sizeof n1, m.count));
-    print_row("time", "%s", cli_fmt_duration(buf, sizeof buf, secs));
+    cli_print_row("loss", "%.4f", m.loss);
+    cli_print_row("accuracy", "%.2f%%", 100 * m.accuracy);
+    cli_print_row("balanced accuracy", "%.2f%%", 100 * m.balanced_accuracy);
+    cli_print_row("count", "%s labelled points", cli_fmt_count(n1, sizeof n1, m.count));
+    cli_print_row("time", "%s", cli_fmt_duration(buf, sizeof buf, secs));
     fflush(stdout);
+    if (pics.decision) {
+        if (crease_net_inputs(net) != 2) {
+            rc = cli_error("--png-decision: the model %s has %d inputs; a picture of the "
+                           "plane needs 2", spec, crease_net_inputs(net));
+            goto done;
+        }
+        rc = cli_pictures_draw(net, &pics, NULL, 1);
+        if (rc != CLI_EXIT_OK)
+            goto done;
+        fflush(stdout);
+    }
     rc = CLI_EXIT_OK;
 
 done:

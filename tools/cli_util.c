@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -430,6 +432,58 @@ const char *cli_fmt_rate(char *buf, size_t len, double r)
     return buf;
 }
 
+const char *cli_fmt_big(char *buf, size_t len, double v)
+{
+    if (isinf(v) && v > 0)
+        snprintf(buf, len, "> 1e308");
+    else if (!(v >= 0))
+        snprintf(buf, len, "?");
+    else if (v < 1e9)
+        cli_fmt_count(buf, len, (uint64_t)(v + 0.5));
+    else
+        snprintf(buf, len, "%.3g", v);
+    return buf;
+}
+
+void cli_print_row(const char *label, const char *fmt, ...)
+{
+    va_list ap;
+    printf("%-18s ", label);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    putchar('\n');
+}
+
+void cli_print_wrapped(const char *label, const char *text)
+{
+    const int indent = 19, width = 79;
+    printf("%-18s ", label);
+    int col = indent;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ')
+            p++;
+        const char *e = p;
+        while (*e && *e != ' ')
+            e++;
+        int len = (int)(e - p);
+        if (len == 0)
+            break;
+        if (col > indent && col + 1 + len > width) {
+            printf("\n%*s", indent, "");
+            col = indent;
+        } else if (col > indent) {
+            putchar(' ');
+            col++;
+        }
+        printf("%.*s", len, p);
+        col += len;
+        p = e;
+    }
+    putchar('\n');
+}
+
 double cli_now(void)
 {
     struct timespec t;
@@ -438,6 +492,113 @@ double cli_now(void)
 }
 
 /* ------------------------------------------------ data, devices, models */
+
+int cli_check_output_path(const char *what, const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return cli_error("cannot write the %s '%s': it is a directory", what, path);
+    char *dir = strdup(path);
+    if (!dir)
+        return cli_error("out of memory");
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    int ok = access(dir, W_OK | X_OK) == 0;
+    int e = errno;
+    free(dir);
+    if (!ok)
+        return cli_error("cannot write the %s '%s': %s", what, path, strerror(e));
+    return CLI_EXIT_OK;
+}
+
+int cli_make_dir(const char *opt, const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode))
+            return cli_error("%s '%s' exists and is not a directory", opt, dir);
+        if (access(dir, W_OK | X_OK) != 0)
+            return cli_error("cannot write into the directory '%s': %s", dir, strerror(errno));
+        return CLI_EXIT_OK;
+    }
+    if (mkdir(dir, 0777) != 0)
+        return cli_error("cannot create the directory '%s': %s", dir, strerror(errno));
+    return CLI_EXIT_OK;
+}
+
+int cli_write_file(const char *what, const char *path, const char *data, size_t len)
+{
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (!tmp)
+        return cli_error("out of memory");
+    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return cli_error("cannot write the %s '%s': %s", what, path, strerror(e));
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
+    int e = 0;
+    size_t done = 0;
+    while (done < len && !e) {
+        ssize_t w = write(fd, data + done, len - done);
+        if (w < 0 && errno != EINTR)
+            e = errno;
+        else if (w > 0)
+            done += (size_t)w;
+    }
+    if (close(fd) != 0 && !e)
+        e = errno;
+    if (!e && rename(tmp, path) != 0)
+        e = errno;
+    if (e)
+        unlink(tmp);
+    free(tmp);
+    if (e)
+        return cli_error("cannot write the %s '%s': %s", what, path, strerror(e));
+    return CLI_EXIT_OK;
+}
+
+char *cli_path_join(const char *dir, const char *name)
+{
+    size_t ld = strlen(dir), n = ld + strlen(name) + 2;
+    char *p = malloc(n);
+    if (p)
+        snprintf(p, n, "%s%s%s", dir, ld && dir[ld - 1] == '/' ? "" : "/", name);
+    return p;
+}
+
+char *cli_path_stem(const char *path, const char *suffix)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t n = strlen(base), ls = suffix ? strlen(suffix) : 0;
+    if (ls && n > ls && strcasecmp(base + n - ls, suffix) == 0)
+        n -= ls;
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, base, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+const char *cli_act_name(int act)
+{
+    for (int i = 0; cli_act_names[i]; i++)
+        if (cli_act_ids[i] == act)
+            return cli_act_names[i];
+    return act == CREASE_ACT_IDENTITY ? "identity" : "?";
+}
 
 int cli_error_names(const char *s)
 {

@@ -30,12 +30,14 @@ static const command commands[] = {
     {"devices", cli_cmd_devices, cli_help_devices},
     {"train", cli_cmd_train, cli_help_train},
     {"eval", cli_cmd_eval, cli_help_eval},
+    {"regions", cli_cmd_regions, cli_help_regions},
     {"demo", cli_cmd_demo, cli_help_demo},
     {"help", cmd_help, NULL},
     {NULL, NULL, NULL}
 };
 
-static const char *const command_names[] = {"devices", "train", "eval", "demo", "help", NULL};
+static const char *const command_names[] = {"devices", "train", "eval", "regions", "demo",
+                                              "help", NULL};
 
 static void help_main(FILE *f)
 {
@@ -43,14 +45,17 @@ static void help_main(FILE *f)
             "usage: crease COMMAND [OPTIONS]\n"
             "\n"
             "Trains and evaluates dense neural networks with libcrease, on any\n"
-            "backend plugin (cpu, opencl) found at run time.\n"
+            "backend plugin (cpu, opencl) found at run time, counts their linear\n"
+            "regions and draws them.\n"
             "\n"
             "Commands:\n"
             "  devices   list the backend plugins and their devices\n"
             "  train     train a network on the Baarle border or a data set of yours\n"
             "  eval      evaluate a saved model on a data set\n"
-            "  demo      the Baarle experiment: a deep narrow network against a\n"
-            "            shallow wide one\n"
+            "  regions   count a model's linear regions exactly, beside the bounds,\n"
+            "            and draw them\n"
+            "  demo      the Baarle experiment: deep narrow networks against shallow\n"
+            "            wide ones, equal training budgets, one table and pictures\n"
             "  help      this text; 'crease help COMMAND' shows a command's options\n"
             "\n"
             "Options:\n"
