@@ -1,14 +1,27 @@
-/* cpu.h -- internals of the portable CPU backend plugin (not installed).
+/* cpu.h -- internals of the CPU backend plugin (not installed).
  *
- * The plugin is plain C11 plus, where the compiler offers them, GNU vector
- * types (no intrinsics): the same sources give SSE code on x86-64, NEON
- * code on AArch64, and wider code when built with -mavx2 or -mavx512f.
+ * The same sources are built into one plugin per instruction set:
+ *
+ *   crease-cpu.so          "portable"  plain C11 + GNU vector types
+ *   crease-cpu-avx2.so     "avx2"      -mavx2 -mfma
+ *   crease-cpu-avx512.so   "avx512"    -mavx512f/dq/vl/bw -mfma
+ *   crease-cpu-neon.so     "neon"      AArch64 NEON intrinsics
+ *
+ * Each is linked from two parts.  plugin.c and pool.c (the entry point,
+ * score(), init, devices, memory, the thread pool) are compiled with the
+ * baseline flags only, so that loading a variant and asking its score()
+ * never executes an instruction the processor may lack.  gemm.c and ops.c
+ * (everything behind the ops table, reached only after the loader has
+ * chosen the variant) are compiled with the variant's flags, into a libtool
+ * convenience library of their own.  CPU_VARIANT_<NAME> names the variant
+ * to both parts.
  *
  * Numerical contract inside this plugin: every result is a pure function
  * of the inputs and the shape.  Work is cut into tasks by shape only; which
  * thread runs a task never changes its arithmetic, and partial results are
  * always combined in a fixed order.  So results are bit-identical from run
- * to run and for any number of threads.
+ * to run and for any number of threads (variants differ from each other in
+ * the last bits: FMA, vector width, their own exp).
  */
 #ifndef CREASE_CPU_H
 #define CREASE_CPU_H
@@ -23,13 +36,21 @@
 #define CPU_HIDDEN __attribute__((visibility("hidden")))
 #define CPU_NOINLINE __attribute__((noinline))
 #define CPU_UNUSED __attribute__((unused))
+#define CPU_PREFETCH(p) __builtin_prefetch(p)
 #else
 #define CPU_HIDDEN
 #define CPU_NOINLINE
 #define CPU_UNUSED
+#define CPU_PREFETCH(p) ((void)(p))
 #endif
 
-#ifndef CPU_VARIANT
+#if defined(CPU_VARIANT_AVX512)
+#define CPU_VARIANT "avx512"
+#elif defined(CPU_VARIANT_AVX2)
+#define CPU_VARIANT "avx2"
+#elif defined(CPU_VARIANT_NEON)
+#define CPU_VARIANT "neon"
+#else
 #define CPU_VARIANT "portable"
 #endif
 
@@ -69,10 +90,12 @@ CPU_HIDDEN int cpu_default_threads(void);
 
 /* ------------------------------------------------------------ context */
 
-/* Per-thread GEMM packing space, allocated once per context. */
+/* Per-thread GEMM packing space, allocated on the first GEMM of a context
+ * and kept (so a training step never allocates). */
 struct cpu_tws {
-    float *apack;
-    float *bpack;
+    float *apack;  /* one A sliver */
+    float *bedge;  /* one B sliver (the ragged edge of an unpacked B) */
+    float *bpanel; /* a k block x NC panel of B (thread 0's is shared) */
 };
 
 struct crease_ctx {
@@ -120,32 +143,6 @@ typedef void (*cpu_range_fn)(void *arg, size_t begin, size_t end);
 CPU_HIDDEN void cpu_parallel_for(crease_ctx *c, size_t n, size_t grain,
                                  size_t min_parallel, cpu_range_fn body,
                                  void *arg);
-
-/* ------------------------------------------------------------ activations */
-
-/* NaN propagates through every activation (relu(NaN) = NaN, as in PyTorch);
- * relu(-0) = -0. */
-static inline float cpu_act1(int act, float alpha, float x)
-{
-    switch (act) {
-    case CREASE_ACT_RELU:
-        return x < 0.0f ? 0.0f : x;
-    case CREASE_ACT_LEAKY_RELU:
-        return x > 0.0f ? x : alpha * x;
-    case CREASE_ACT_TANH:
-        return tanhf(x);
-    case CREASE_ACT_SIGMOID:
-        /* two forms so exp never overflows into inf/inf */
-        if (x >= 0.0f)
-            return 1.0f / (1.0f + expf(-x));
-        else {
-            float e = expf(x);
-            return e / (1.0f + e);
-        }
-    default:
-        return x;
-    }
-}
 
 /* ------------------------------------------------------------ GEMM */
 

@@ -1,8 +1,12 @@
-/* plugin.c -- the CPU backend's entry point, device, context and memory.
+/* plugin.c -- the CPU backend's entry point, score, device, context and
+ * memory.
  *
  * One device (index 0): the host processor.  Buffers are 64-byte aligned
  * host allocations; every op runs to completion before it returns, so
  * finish() has nothing to wait for.
+ *
+ * Compiled with the baseline flags for every variant (see cpu.h): nothing
+ * here may use the variant's instruction set, score() least of all.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -14,6 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#if (defined(__x86_64__) || defined(__i386__)) && \
+    (defined(CPU_VARIANT_AVX512) || defined(CPU_VARIANT_AVX2))
+#include <cpuid.h>
+#endif
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#endif
 
 const struct crease_host *cpu_host;
 static uint64_t phys_mem; /* bytes; 0 if unknown */
@@ -242,9 +254,65 @@ static const struct crease_ops cpu_ops = {
 
 /* ------------------------------------------------------------- device */
 
+/* ------------------------------------------------------------- score */
+
+#if (defined(__x86_64__) || defined(__i386__)) && \
+    (defined(CPU_VARIANT_AVX512) || defined(CPU_VARIANT_AVX2))
+/* XCR0: the register state the operating system saves on a context switch.
+ * An instruction set is usable only if the processor has it (CPUID) and
+ * the OS saves its registers (XCR0), else its registers would be corrupted
+ * on a context switch or its instructions fault.  xgetbv itself may only
+ * run when CPUID says the OS enabled XSAVE (OSXSAVE). */
+static uint64_t os_xcr0(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
+        return 0;
+    uint32_t lo, hi;
+    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" /* xgetbv, for old assemblers */
+                     : "=a"(lo), "=d"(hi)
+                     : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+#define XCR0_SSE_AVX 0x06u /* XMM and YMM state */
+#define XCR0_AVX512 0xe6u  /* and opmask, ZMM0-15 upper halves, ZMM16-31 */
+#endif
+
+/* 0 when this variant cannot run here; higher is better.  Uses CPUID and
+ * XGETBV only: safe on any x86 processor. */
 static int cpu_score(void)
 {
+#if defined(CPU_VARIANT_AVX512) || defined(CPU_VARIANT_AVX2)
+#if defined(__x86_64__) || defined(__i386__)
+    /* libgcc's CPUID table also checks XCR0; we check it again ourselves,
+     * so the answer does not depend on the compiler runtime */
+    __builtin_cpu_init();
+    uint64_t xcr0 = os_xcr0();
+#if defined(CPU_VARIANT_AVX512)
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("fma") && (xcr0 & XCR0_AVX512) == XCR0_AVX512)
+        return 30;
+#else
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        (xcr0 & XCR0_SSE_AVX) == XCR0_SSE_AVX)
+        return 20;
+#endif
+#endif
+    return 0;
+#elif defined(CPU_VARIANT_NEON)
+#if defined(__aarch64__)
+#if defined(__linux__) && defined(HWCAP_ASIMD)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMD) ? 10 : 0;
+#else
+    return 10; /* Advanced SIMD is part of every AArch64 processor */
+#endif
+#else
+    return 0;
+#endif
+#else
     return 1; /* runs anywhere; SIMD variants score higher */
+#endif
 }
 
 static int cpu_init(const struct crease_host *host)
@@ -346,7 +414,8 @@ static void cpu_device_close(crease_ctx *c)
     if (c->tws) {
         for (int i = 0; i < c->nthreads; i++) {
             cpu_free(c->tws[i].apack);
-            cpu_free(c->tws[i].bpack);
+            cpu_free(c->tws[i].bedge);
+            cpu_free(c->tws[i].bpanel);
         }
         free(c->tws);
     }
@@ -384,13 +453,23 @@ static int cpu_device_open(int index, crease_ctx **out)
     return 0;
 }
 
+#if defined(CPU_VARIANT_AVX512)
+#define CPU_DESCRIPTION "CPU backend, AVX-512 kernels (packed GEMM, thread pool)"
+#elif defined(CPU_VARIANT_AVX2)
+#define CPU_DESCRIPTION "CPU backend, AVX2+FMA kernels (packed GEMM, thread pool)"
+#elif defined(CPU_VARIANT_NEON)
+#define CPU_DESCRIPTION "CPU backend, NEON kernels (packed GEMM, thread pool)"
+#else
+#define CPU_DESCRIPTION "CPU backend, portable C (packed GEMM, thread pool)"
+#endif
+
 static const struct crease_plugin cpu_plugin = {
     .size = sizeof(struct crease_plugin),
     .abi_major = CREASE_ABI_MAJOR,
     .abi_minor = CREASE_ABI_MINOR,
     .name = "cpu",
     .variant = CPU_VARIANT,
-    .description = "portable C backend (cache-blocked GEMM, thread pool)",
+    .description = CPU_DESCRIPTION,
     .score = cpu_score,
     .init = cpu_init,
     .fini = cpu_fini,

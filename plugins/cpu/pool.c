@@ -1,23 +1,32 @@
 /* pool.c -- a small persistent thread pool for the CPU backend.
  *
  * One job at a time: the caller publishes (fn, arg, ntasks), wakes the
- * workers and works on the tasks itself.  Tasks are claimed one by one, so
- * which thread runs a task depends on timing; every user therefore cuts its
- * work by shape alone and combines partial results in a fixed order, and
- * results never depend on the claiming order.
+ * workers and works on the tasks itself.  The tasks are cut into one
+ * contiguous range per thread; a thread first claims the tasks of its own
+ * range, in order, and only then those left in the others' ranges.  So
+ * when every thread keeps up, thread t always runs the same part of a job:
+ * successive ops of a training step cut their work the same way (rows in
+ * order), and the rows one op writes on a core are the rows the next op
+ * reads on it, from that core's cache.  Which thread runs a task still
+ * depends on timing, so every user cuts its work by shape alone and
+ * combines partial results in a fixed order, and results never depend on
+ * the claiming order.
  *
  * The caller waits only for tasks that were claimed, never for a worker
  * that has not woken up yet: on a loaded machine (more runnable threads
  * than cores) a descheduled worker then costs nothing, because the caller
  * simply runs the remaining tasks itself.  To make that safe a late worker
- * must never claim a task of a job it did not read correctly, so the job
- * generation and the next task index share one 64-bit word: a claim is a
- * compare-and-swap on (generation, index), and the job fields are
- * published seqlock-style (odd generation while they are being written).
+ * must never claim a task of a job it did not read correctly, so each
+ * range's claim word holds the job generation and the range's next task: a
+ * claim is a compare-and-swap on (generation, index), and the job fields
+ * are published seqlock-style (odd generation while they are being
+ * written).
  *
  * Workers spin briefly after a job (training issues many small ops back to
  * back, and a condition-variable wake-up costs tens of microseconds), then
  * sleep on a condition variable.
+ *
+ * Compiled with the baseline flags for every variant (see cpu.h).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -40,6 +49,15 @@ struct worker {
     int tid;
 };
 
+/* One range of a job's tasks, on a cache line of its own. */
+struct slot {
+    /* (generation << 32) | next task of the range; generation odd while
+     * the job fields are being written */
+    _Atomic uint64_t state;
+    atomic_int end; /* the range's end (a job field) */
+    char pad[64 - sizeof(uint64_t) - sizeof(atomic_int)];
+};
+
 struct cpu_pool {
     int nworkers; /* threads started, the caller not counted */
     pid_t pid;    /* after fork() the workers are gone: run inline */
@@ -52,9 +70,8 @@ struct cpu_pool {
     atomic_int sleepers;
     atomic_int stop;
 
-    /* (generation << 32) | next task index; generation odd while the job
-     * fields are being written */
-    _Atomic uint64_t state;
+    struct slot *slots; /* one per thread (nworkers + 1), 64-byte aligned */
+    int nslots;
     uint32_t gen; /* caller's copy of the current (even) generation */
     atomic_int finished; /* tasks of this job completed */
 
@@ -63,6 +80,17 @@ struct cpu_pool {
     atomic_int ntasks;
 };
 
+/* in spin loops: lets a sibling hardware thread run, and tells a
+ * hypervisor that this vCPU is only waiting */
+static inline void cpu_relax(void)
+{
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    __builtin_ia32_pause(); /* SSE2: in every x86-64 baseline */
+#elif defined(__GNUC__) && defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static long now_ns(void)
 {
     struct timespec ts;
@@ -70,26 +98,49 @@ static long now_ns(void)
     return (long)ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
-/* Claims and runs one task of the job published as generation gen.
- * Returns 1 if it ran one, 0 if that job has none left (or is gone). */
-static int run_one(struct cpu_pool *p, uint32_t gen, int tid)
+/* Claims the next task of range r of the job published as generation gen:
+ * 1 and *task when it got one, 0 when the range is used up, -1 when that
+ * job is gone. */
+static int claim(struct cpu_pool *p, int r, uint32_t gen, int *task, cpu_task_fn *fn,
+                 void **arg, int *ntasks)
 {
+    struct slot *sl = &p->slots[r];
     for (;;) {
-        uint64_t s = atomic_load_explicit(&p->state, memory_order_acquire);
+        uint64_t s = atomic_load_explicit(&sl->state, memory_order_acquire);
         if ((uint32_t)(s >> 32) != gen)
-            return 0;
-        cpu_task_fn fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
-        void *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
-        int nt = atomic_load_explicit(&p->ntasks, memory_order_relaxed);
+            return -1;
+        *fn = atomic_load_explicit(&p->fn, memory_order_relaxed);
+        *arg = atomic_load_explicit(&p->arg, memory_order_relaxed);
+        *ntasks = atomic_load_explicit(&p->ntasks, memory_order_relaxed);
+        int end = atomic_load_explicit(&sl->end, memory_order_relaxed);
         atomic_thread_fence(memory_order_acquire);
         uint32_t t = (uint32_t)s;
-        if (t >= (uint32_t)nt)
+        if (t >= (uint32_t)end)
             return 0;
         /* succeeds only if the job is still the one whose fields we read */
-        if (!atomic_compare_exchange_weak(&p->state, &s, s + 1))
+        if (!atomic_compare_exchange_weak(&sl->state, &s, s + 1))
             continue;
-        fn(arg, (int)t, tid);
-        if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1 == nt &&
+        *task = (int)t;
+        return 1;
+    }
+}
+
+/* Claims and runs one task of the job published as generation gen, from
+ * the thread's own range first.  Returns 1 if it ran one, 0 if that job has
+ * none left (or is gone). */
+static int run_one(struct cpu_pool *p, uint32_t gen, int tid)
+{
+    int n = p->nslots, task, ntasks;
+    cpu_task_fn fn;
+    void *arg;
+    for (int i = 0; i < n; i++) {
+        int r = (tid + i) % n, got = claim(p, r, gen, &task, &fn, &arg, &ntasks);
+        if (got < 0)
+            return 0;
+        if (got == 0)
+            continue;
+        fn(arg, task, tid);
+        if (atomic_fetch_add_explicit(&p->finished, 1, memory_order_acq_rel) + 1 == ntasks &&
             tid != 0) {
             pthread_mutex_lock(&p->mu);
             pthread_cond_signal(&p->done);
@@ -97,12 +148,14 @@ static int run_one(struct cpu_pool *p, uint32_t gen, int tid)
         }
         return 1;
     }
+    return 0;
 }
 
-/* generation of a job a worker has not finished with yet, or 0 */
+/* generation of a job a worker has not finished with yet, or 0 (slot 0 is
+ * published last, so when it shows a job every range does) */
 static int new_job(struct cpu_pool *p, uint32_t seen, uint32_t *gen)
 {
-    uint32_t g = (uint32_t)(atomic_load_explicit(&p->state, memory_order_acquire) >> 32);
+    uint32_t g = (uint32_t)(atomic_load_explicit(&p->slots[0].state, memory_order_acquire) >> 32);
     if (g == seen || (g & 1))
         return 0;
     *gen = g;
@@ -124,6 +177,7 @@ static void *worker_main(void *v)
                     return NULL;
                 if ((i & 255) == 0 && now_ns() - t0 > SPIN_NS)
                     break;
+                cpu_relax();
             }
         }
         if (!new_job(p, seen, &gen)) {
@@ -151,9 +205,24 @@ struct cpu_pool *cpu_pool_new(int nthreads)
         return NULL;
     }
     p->pid = getpid();
+    if (nthreads > MAX_THREADS)
+        nthreads = MAX_THREADS;
+    if (nthreads < 1)
+        nthreads = 1;
+    void *sl = NULL;
+    if (posix_memalign(&sl, 64, (size_t)nthreads * sizeof(struct slot)) != 0) {
+        free(p);
+        cpu_error(CREASE_ENOMEM, "cpu: cannot allocate the thread pool's task ranges");
+        return NULL;
+    }
+    p->slots = sl;
+    p->nslots = 1; /* grows with every worker started */
+    for (int i = 0; i < nthreads; i++) {
+        atomic_init(&p->slots[i].state, 0);
+        atomic_init(&p->slots[i].end, 0);
+    }
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->stop, 0);
-    atomic_init(&p->state, 0);
     atomic_init(&p->finished, 0);
     atomic_init(&p->fn, NULL);
     atomic_init(&p->arg, NULL);
@@ -161,8 +230,6 @@ struct cpu_pool *cpu_pool_new(int nthreads)
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->wake, NULL);
     pthread_cond_init(&p->done, NULL);
-    if (nthreads > MAX_THREADS)
-        nthreads = MAX_THREADS;
     int want = nthreads - 1;
     if (want <= 0)
         return p;
@@ -194,6 +261,7 @@ struct cpu_pool *cpu_pool_new(int nthreads)
         }
         p->nworkers++;
     }
+    p->nslots = p->nworkers + 1;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return p;
 }
@@ -219,6 +287,7 @@ void cpu_pool_free(struct cpu_pool *p)
     }
     free(p->threads);
     free(p->workers);
+    free(p->slots);
     free(p);
 }
 
@@ -237,15 +306,22 @@ void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int ntasks)
         return;
     }
 
-    /* publish: odd generation, fields, then the new even generation */
+    /* publish: odd generation in every range, the fields, then the new
+     * even generation in every range, slot 0 last */
+    int n = p->nslots;
     uint32_t g = p->gen + 2;
-    atomic_store_explicit(&p->state, (uint64_t)(g - 1) << 32, memory_order_relaxed);
+    for (int r = 0; r < n; r++)
+        atomic_store_explicit(&p->slots[r].state, (uint64_t)(g - 1) << 32, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     atomic_store_explicit(&p->fn, fn, memory_order_relaxed);
     atomic_store_explicit(&p->arg, arg, memory_order_relaxed);
     atomic_store_explicit(&p->ntasks, ntasks, memory_order_relaxed);
+    for (int r = 0; r < n; r++)
+        atomic_store_explicit(&p->slots[r].end, (int)((long)ntasks * (r + 1) / n),
+                              memory_order_relaxed);
     atomic_store_explicit(&p->finished, 0, memory_order_relaxed);
-    atomic_store(&p->state, (uint64_t)g << 32);
+    for (int r = n - 1; r >= 0; r--)
+        atomic_store(&p->slots[r].state, ((uint64_t)g << 32) | (uint32_t)((long)ntasks * r / n));
     p->gen = g;
     if (atomic_load(&p->sleepers) > 0) {
         pthread_mutex_lock(&p->mu);
@@ -260,9 +336,11 @@ void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int ntasks)
     if (atomic_load_explicit(&p->finished, memory_order_acquire) != ntasks) {
         long t0 = now_ns();
         for (unsigned i = 1;
-             atomic_load_explicit(&p->finished, memory_order_acquire) != ntasks; i++)
+             atomic_load_explicit(&p->finished, memory_order_acquire) != ntasks; i++) {
             if ((i & 255) == 0 && now_ns() - t0 > SPIN_NS)
                 break;
+            cpu_relax();
+        }
         pthread_mutex_lock(&p->mu);
         while (atomic_load_explicit(&p->finished, memory_order_acquire) != ntasks)
             pthread_cond_wait(&p->done, &p->mu);
