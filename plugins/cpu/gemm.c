@@ -49,20 +49,23 @@
 
 /* NV vectors per tile row, MR rows per packed/transposed-A tile, MRD rows
  * per tile read straight from row-major A; KC the k block, NC the panel
- * width.  Zen 4 (32 KB L1d, 1 MB L2 per core): an A sliver of MR x KC
- * floats stays in L1, a KC x NC panel of B in L2. */
+ * width.  Zen 4 (32 KB L1d, 1 MB L2 per core, 32 MB L3): an A sliver of
+ * MR x KC floats (24 KB) stays in L1 while the B slivers of a KC x NC
+ * panel stream past it from L2/L3.  KC = 512, NC = 1024 measured best for
+ * squares from 512 to 2048 (against 256/384 and 512/768/1536/2048, and
+ * MR 8/10/14); the MLP shapes do not care (their k is one block). */
 #if V_LEN == 16 /* AVX-512: 32 registers */
 #define NV 2
 #define MR_DEF 12
 #define MRD_DEF 8
-#define KC_DEF 256
-#define NC_DEF 512
+#define KC_DEF 512
+#define NC_DEF 1024
 #elif V_LEN == 8 /* AVX2: 16 registers */
 #define NV 2
 #define MR_DEF 6
 #define MRD_DEF 6
-#define KC_DEF 256
-#define NC_DEF 512
+#define KC_DEF 512
+#define NC_DEF 1024
 #elif V_LEN == 4 && defined(CPU_VARIANT_NEON) /* AArch64: 32 registers */
 #define NV 2
 #define MR_DEF 12
@@ -109,7 +112,10 @@
 
 /* Below this many multiply-adds a GEMM runs on the calling thread: waking
  * the pool costs more than it saves. */
-#define PAR_MIN_WORK 32768.0
+#define PAR_MIN_WORK 131072.0
+/* C of at most KSMALL_MN elements uses k blocks of KSMALL_KC. */
+#define KSMALL_MN 4096
+#define KSMALL_KC 128
 /* Bound on the k-split partials (floats). */
 #define KSPLIT_MAX_FLOATS ((size_t)1 << 21)
 /* op(A) and op(B) are read in place when their rows are at most this many
@@ -805,24 +811,22 @@ static void fold_swapped(const struct gjob *g, const float *part)
     }
 }
 
-static int ensure_ws(crease_ctx *c)
+/* Packing space: an A sliver and a B edge sliver per thread, and thread
+ * 0's B panel (shared), on the first GEMM of the context; the other
+ * threads' panels on the first k-split that packs B.  Kept until the
+ * context closes, so a training step never allocates. */
+static int ensure_ws(crease_ctx *c, int all_panels)
 {
-    if (c->tws[0].apack)
-        return 0;
     for (int i = 0; i < c->nthreads; i++) {
         struct cpu_tws *w = &c->tws[i];
-        w->apack = cpu_alloc((size_t)MRMAX * KC * sizeof(float), "gemm packing");
-        w->bedge = w->apack ? cpu_alloc((size_t)KC * NR * sizeof(float), "gemm packing") : NULL;
-        w->bpanel = w->bedge ? cpu_alloc((size_t)KC * NC * sizeof(float), "gemm packing") : NULL;
-        if (!w->bpanel) {
-            for (int j = 0; j <= i; j++) {
-                cpu_free(c->tws[j].apack);
-                cpu_free(c->tws[j].bedge);
-                cpu_free(c->tws[j].bpanel);
-                c->tws[j].apack = c->tws[j].bedge = c->tws[j].bpanel = NULL;
-            }
-            return CREASE_ENOMEM;
-        }
+        if (!w->apack)
+            w->apack = cpu_alloc((size_t)MRMAX * KC * sizeof(float), "gemm packing");
+        if (!w->bedge)
+            w->bedge = cpu_alloc((size_t)KC * NR * sizeof(float), "gemm packing");
+        if (!w->bpanel && (i == 0 || all_panels))
+            w->bpanel = cpu_alloc((size_t)KC * NC * sizeof(float), "gemm packing");
+        if (!w->apack || !w->bedge || ((i == 0 || all_panels) && !w->bpanel))
+            return CREASE_ENOMEM; /* what was allocated is freed with the context */
     }
     return 0;
 }
@@ -857,7 +861,7 @@ int cpu_gemm(crease_ctx *c, int ta, int tb, int m, int n, int k, float alpha,
         scale_only(cm, ldc, m, n, beta, post);
         return 0;
     }
-    int rc = ensure_ws(c);
+    int rc = ensure_ws(c, 0);
     if (rc)
         return rc;
 
@@ -876,14 +880,17 @@ int cpu_gemm(crease_ctx *c, int ta, int tb, int m, int n, int k, float alpha,
         g.amode = A_PACK;
     g.rs = g.amode == A_ROWS ? MRD : MR;
     g.bdirect = !tb && (ldb <= DIRECT_LD || m <= g.rs);
-    g.kcb = KC;
+    /* small C, long k (weight gradients): short k blocks, so that even a
+     * batch of a few hundred gives the k-split pieces to share out (the
+     * block is part of the result, so it depends on the shape alone) */
+    g.kcb = (long)m * n <= KSMALL_MN ? KSMALL_KC : KC;
     g.nq = cdiv(k, g.kcb);
 
     int nt = c->nthreads;
     int par = nt > 1 && (double)m * n * k >= PAR_MIN_WORK;
 
     /* few columns of a transposed B times A as stored: dot products */
-    if (!ta && tb && n <= DOT_NMAX && k >= DOT_KMIN) {
+    if (V_LEN >= DOT_NMAX && !ta && tb && n <= DOT_NMAX && k >= DOT_KMIN) {
         epi_init(&g.e, alpha, beta, 1, post);
         gemm_dot(c, &g, par);
         return 0;
@@ -909,6 +916,8 @@ int cpu_gemm(crease_ctx *c, int ta, int tb, int m, int n, int k, float alpha,
         sw.nmb = 1;
         void *ws;
         rc = cpu_scratch(c, (size_t)m * n * (size_t)g.nq * sizeof(float), &ws);
+        if (!rc && !sw.bdirect)
+            rc = ensure_ws(c, 1);
         if (rc)
             return rc;
         sw.part = ws;
@@ -927,6 +936,8 @@ int cpu_gemm(crease_ctx *c, int ta, int tb, int m, int n, int k, float alpha,
         (size_t)m * n * (size_t)g.nq <= KSPLIT_MAX_FLOATS) {
         void *ws;
         rc = cpu_scratch(c, (size_t)m * n * (size_t)g.nq * sizeof(float), &ws);
+        if (!rc && !g.bdirect)
+            rc = ensure_ws(c, 1);
         if (rc)
             return rc;
         g.part = ws;

@@ -42,6 +42,12 @@
 #include <unistd.h>
 
 #define SPIN_NS 200000L /* how long an idle thread spins before sleeping */
+/* Spins before the first pause: the next op of a training step usually
+ * comes within a microsecond or two, and a pause costs reaction time; a
+ * longer wait pauses so as not to starve a sibling hardware thread. */
+#ifndef TIGHT_SPINS
+#define TIGHT_SPINS 2000u
+#endif
 #define MAX_THREADS 256
 
 struct worker {
@@ -177,7 +183,8 @@ static void *worker_main(void *v)
                     return NULL;
                 if ((i & 255) == 0 && now_ns() - t0 > SPIN_NS)
                     break;
-                cpu_relax();
+                if (i > TIGHT_SPINS)
+                    cpu_relax();
             }
         }
         if (!new_job(p, seen, &gen)) {
@@ -339,7 +346,8 @@ void cpu_pool_run(struct cpu_pool *p, cpu_task_fn fn, void *arg, int ntasks)
              atomic_load_explicit(&p->finished, memory_order_acquire) != ntasks; i++) {
             if ((i & 255) == 0 && now_ns() - t0 > SPIN_NS)
                 break;
-            cpu_relax();
+            if (i > TIGHT_SPINS)
+                cpu_relax();
         }
         pthread_mutex_lock(&p->mu);
         while (atomic_load_explicit(&p->finished, memory_order_acquire) != ntasks)
