@@ -900,7 +900,7 @@ int cpu_gemm(crease_ctx *c, int ta, int tb, int m, int n, int k, float alpha,
      * dY^T X of a layer with few inputs): C^T = op(B)^T op(A)^T through the
      * kernels, whose vectors then run along m; k-block partials, folded into
      * C in k order */
-    if (ta && !tb && n <= DOT_NMAX && m > 2 * n && (lda <= DIRECT_LD || m <= NC) &&
+    if (ta && !tb && n <= DOT_NMAX && m > 2 * n &&
         (size_t)m * n * (size_t)g.nq <= KSPLIT_MAX_FLOATS) {
         struct gjob sw;
         memset(&sw, 0, sizeof sw);
@@ -908,7 +908,7 @@ int cpu_gemm(crease_ctx *c, int ta, int tb, int m, int n, int k, float alpha,
         sw.a = b, sw.lda = ldb, sw.b = a, sw.ldb = lda;
         sw.amode = A_COLS;
         sw.rs = MR;
-        sw.bdirect = lda <= DIRECT_LD;
+        sw.bdirect = 1; /* n <= 4 rows of tiles: each element of B' is read once */
         sw.kcb = g.kcb;
         sw.nq = g.nq;
         sw.tws = c->tws;
@@ -916,8 +916,6 @@ int cpu_gemm(crease_ctx *c, int ta, int tb, int m, int n, int k, float alpha,
         sw.nmb = 1;
         void *ws;
         rc = cpu_scratch(c, (size_t)m * n * (size_t)g.nq * sizeof(float), &ws);
-        if (!rc && !sw.bdirect)
-            rc = ensure_ws(c, 1);
         if (rc)
             return rc;
         sw.part = ws;

@@ -105,7 +105,8 @@ int cpu_op_bias_add(crease_ctx *c, int rows, int cols, crease_buf *y,
 /* ------------------------------------------------------------ reduce_rows */
 
 /* Row pieces of at least 64 rows, at most 64 pieces: the cut depends on the
- * shape alone.  Column blocks only bound the work per task. */
+ * shape alone (and pieces are multiples of 8 rows, the float groups of
+ * rr_sum).  Column blocks only bound the work per task. */
 #define RR_COLS 4096
 
 struct rr {
@@ -115,20 +116,45 @@ struct rr {
 };
 
 #if V_LEN >= 2
-/* column sums of rows [r0, r1) x columns [j0, j0 + 2 V_LEN) in double, in
- * registers; NV2 whole vectors per row, or one partial one */
+/* Column sums of rows [r0, r1) x columns [j0, j0 + 2 V_LEN), in
+ * registers: eight rows at a time summed pairwise in float (three
+ * roundings, far inside the op's tolerance), each group of eight then
+ * added in double.  Fixed order: the result depends on the shape only. */
 #define RR_W (2 * V_LEN)
+#define RR_G 8
+V_INLINE vf rr_group(const float *x, size_t cols, int w)
+{
+    vf t[RR_G];
+    for (int q = 0; q < RR_G; q++)
+        t[q] = w >= V_LEN ? v_load(x + (size_t)q * cols) : v_loadp(x + (size_t)q * cols, w);
+    return v_add(v_add(v_add(t[0], t[1]), v_add(t[2], t[3])),
+                 v_add(v_add(t[4], t[5]), v_add(t[6], t[7])));
+}
+
 V_INLINE void rr_sum(const int full, const float *x, size_t cols, size_t r0, size_t r1,
                      size_t j0, int n, double *out)
 {
     vd s0 = vd_zero(), s1 = vd_zero(), s2 = vd_zero(), s3 = vd_zero();
-    for (size_t i = r0; i < r1; i++) {
+    int w0 = full ? V_LEN : (n < V_LEN ? n : V_LEN), w1 = full ? V_LEN : n - V_LEN;
+    size_t i = r0;
+    for (; i + RR_G <= r1; i += RR_G) {
         const float *xi = x + i * cols + j0;
-        vf t = full ? v_load(xi) : v_loadp(xi, n < V_LEN ? n : V_LEN);
+        vf t = rr_group(xi, cols, w0);
         s0 = vd_add(s0, vd_lo(t));
         s1 = vd_add(s1, vd_hi(t));
-        if (full || n > V_LEN) {
-            vf u = full ? v_load(xi + V_LEN) : v_loadp(xi + V_LEN, n - V_LEN);
+        if (full || w1 > 0) {
+            vf u = rr_group(xi + V_LEN, cols, w1);
+            s2 = vd_add(s2, vd_lo(u));
+            s3 = vd_add(s3, vd_hi(u));
+        }
+    }
+    for (; i < r1; i++) {
+        const float *xi = x + i * cols + j0;
+        vf t = v_loadp(xi, w0);
+        s0 = vd_add(s0, vd_lo(t));
+        s1 = vd_add(s1, vd_hi(t));
+        if (full || w1 > 0) {
+            vf u = v_loadp(xi + V_LEN, w1);
             s2 = vd_add(s2, vd_lo(u));
             s3 = vd_add(s3, vd_hi(u));
         }
@@ -193,7 +219,7 @@ int cpu_op_reduce_rows(crease_ctx *c, int rows, int cols, const crease_buf *x,
         return 0;
     }
     struct rr r = {.x = cpu_f(x), .rows = (size_t)rows, .cols = (size_t)cols};
-    r.piece = (r.rows + 63) / 64;
+    r.piece = ((r.rows + 63) / 64 + 7) & ~(size_t)7;
     if (r.piece < 64)
         r.piece = 64;
     r.npieces = (r.rows + r.piece - 1) / r.piece;
