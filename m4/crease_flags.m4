@@ -22,7 +22,7 @@ AC_DEFUN([CREASE_CHECK_CFLAGS], [
 # This only says the compiler can build the variant; whether the processor
 # that runs it can execute it is decided at run time by the plugin's score().
 AC_DEFUN([CREASE_CHECK_SIMD], [
-  AC_CACHE_CHECK([whether $CC builds $1 code m4_ifval([$2], [with $2], [as it is])],
+  AC_CACHE_CHECK([whether $CC builds $1 code m4_ifval([$2], [with $2], [with no extra flags])],
                  [crease_cv_simd_$1], [
     crease_save_CFLAGS=$CFLAGS
     CFLAGS="$CFLAGS $2"

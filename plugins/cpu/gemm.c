@@ -20,21 +20,28 @@
  *   - A as stored (ta = 0, batch x features):  a[i * a_is + p], a few row
  *     pointers (MRD rows per tile).
  * op(B) is read from packed slivers, or straight from B when it is not
- * transposed and its rows are short (MLP layers).  Which form is used
+ * transposed and its rows are short (MLP layers).  Two more paths serve
+ * products with at most 4 columns, where a tile would waste most of its
+ * vector lanes: x W^T with few outputs is a row of dot products along k
+ * (gemm_dot), and dY^T X with few inputs is computed transposed, its
+ * vectors along m (the "swapped" path).  Which path and form is used
  * depends on the shape only.
  *
  * Numerics.  The sums of one k block (kc fixed by the shape: never by the
- * thread count) are accumulated in register in p order; C is then
+ * thread count) are accumulated in registers in p order (a tile of one or
+ * two rows keeps even and odd p apart and adds the two at the end); C is
+ * then
  *   first block:  C = alpha s + beta C      (C not read when beta == 0)
  *   later blocks: C = C + alpha s
- * and after the last block C = act(C + bias) (dense_fwd).  Every element
- * goes through the same instructions wherever its tile lies (edge tiles use
- * masked or exact-size kernels, never a different formula), so the result
- * does not depend on how C is cut into tasks.  When C is too small to keep
- * the threads busy but k is long (weight gradients: 32 x 32 x batch), the
- * k blocks are computed in parallel into separate partials and merged into
- * C in k order by the same epilogue -- bit-identical to the serial loop.
- * So the same call gives the same bits for any number of threads.
+ * and after the last block C = act(C + bias) (dense_fwd).  The grid of
+ * tiles is fixed by the shape, tasks are whole tiles, and the epilogue is
+ * the same code for a tile stored by a kernel and for a merge of partials,
+ * so the result does not depend on how C is cut into tasks.  When C is too
+ * small to keep the threads busy but k is long (weight gradients: 32 x 32
+ * x batch), the k blocks are computed in parallel into separate partials
+ * and merged into C in k order by the same epilogue -- bit-identical to the
+ * serial loop.  So the same call gives the same bits for any number of
+ * threads (the op sweep checks 1 against 3).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -374,73 +381,90 @@ V_INLINE void kbody(const int R, const int nv, const int strided, const struct k
 #undef KSTORE
 typedef void (*kern_fn)(const struct kargs *k);
 
-#define KDEF(R)                                                                      \
+/* Kernels for every tile height: packed/transposed A up to MR rows (k1),
+ * A as stored up to MRD rows (k2); "n": one vector of columns. */
+#define KDEF1(R)                                                                     \
     static void k1_##R(const struct kargs *k) { kbody(R, NV, 0, k); }               \
-    static void k1n_##R(const struct kargs *k) { kbody(R, 1, 0, k); }               \
-    static CPU_UNUSED void k2_##R(const struct kargs *k) { kbody(R, NV, 1, k); }    \
-    static CPU_UNUSED void k2n_##R(const struct kargs *k) { kbody(R, 1, 1, k); }
+    static void k1n_##R(const struct kargs *k) { kbody(R, 1, 0, k); }
+#define KDEF2(R)                                                                     \
+    static void k2_##R(const struct kargs *k) { kbody(R, NV, 1, k); }               \
+    static void k2n_##R(const struct kargs *k) { kbody(R, 1, 1, k); }
 
-KDEF(1)
-KDEF(2)
-KDEF(3)
-KDEF(4)
-#if MRMAX > 4
-KDEF(5)
-KDEF(6)
+#if MR > 14 || MRD > 14 || MR % 2 || MRD % 2
+#error "tiles of up to 14 rows, an even number, are instantiated"
 #endif
-#if MRMAX > 6
-KDEF(7)
-KDEF(8)
+#define KPAIR(D, R1, R2) D(R1) D(R2)
+KPAIR(KDEF1, 1, 2)
+KPAIR(KDEF1, 3, 4)
+KPAIR(KDEF2, 1, 2)
+KPAIR(KDEF2, 3, 4)
+#if MR > 4
+KPAIR(KDEF1, 5, 6)
+#define K1_6(s) k1##s##_5, k1##s##_6,
+#else
+#define K1_6(s)
 #endif
-#if MRMAX > 8
-KDEF(9)
-KDEF(10)
+#if MR > 6
+KPAIR(KDEF1, 7, 8)
+#define K1_8(s) k1##s##_7, k1##s##_8,
+#else
+#define K1_8(s)
 #endif
-#if MRMAX > 10
-KDEF(11)
-KDEF(12)
+#if MR > 8
+KPAIR(KDEF1, 9, 10)
+#define K1_10(s) k1##s##_9, k1##s##_10,
+#else
+#define K1_10(s)
 #endif
-#if MRMAX > 12
-KDEF(13)
-KDEF(14)
+#if MR > 10
+KPAIR(KDEF1, 11, 12)
+#define K1_12(s) k1##s##_11, k1##s##_12,
+#else
+#define K1_12(s)
 #endif
-#if MRMAX > 14
-#error "MR above 14 is not instantiated"
+#if MR > 12
+KPAIR(KDEF1, 13, 14)
+#define K1_14(s) k1##s##_13, k1##s##_14,
+#else
+#define K1_14(s)
 #endif
+#if MRD > 4
+KPAIR(KDEF2, 5, 6)
+#define K2_6(s) k2##s##_5, k2##s##_6,
+#else
+#define K2_6(s)
+#endif
+#if MRD > 6
+KPAIR(KDEF2, 7, 8)
+#define K2_8(s) k2##s##_7, k2##s##_8,
+#else
+#define K2_8(s)
+#endif
+#if MRD > 8
+KPAIR(KDEF2, 9, 10)
+#define K2_10(s) k2##s##_9, k2##s##_10,
+#else
+#define K2_10(s)
+#endif
+#if MRD > 10
+KPAIR(KDEF2, 11, 12)
+#define K2_12(s) k2##s##_11, k2##s##_12,
+#else
+#define K2_12(s)
+#endif
+#if MRD > 12
+KPAIR(KDEF2, 13, 14)
+#define K2_14(s) k2##s##_13, k2##s##_14,
+#else
+#define K2_14(s)
+#endif
+#define K1ROW(s) {NULL, k1##s##_1, k1##s##_2, k1##s##_3, k1##s##_4, K1_6(s) K1_8(s) K1_10(s) K1_12(s) K1_14(s)}
+#define K2ROW(s) {NULL, k2##s##_1, k2##s##_2, k2##s##_3, k2##s##_4, K2_6(s) K2_8(s) K2_10(s) K2_12(s) K2_14(s)}
 
-#define KROW(p, s)                                                                  \
-    { NULL, p##_1##s, p##_2##s, p##_3##s, p##_4##s, KR5(p, s) KR7(p, s) KR9(p, s)  \
-      KR11(p, s) KR13(p, s) }
-#if MRMAX > 4
-#define KR5(p, s) p##_5##s, p##_6##s,
-#else
-#define KR5(p, s)
-#endif
-#if MRMAX > 6
-#define KR7(p, s) p##_7##s, p##_8##s,
-#else
-#define KR7(p, s)
-#endif
-#if MRMAX > 8
-#define KR9(p, s) p##_9##s, p##_10##s,
-#else
-#define KR9(p, s)
-#endif
-#if MRMAX > 10
-#define KR11(p, s) p##_11##s, p##_12##s,
-#else
-#define KR11(p, s)
-#endif
-#if MRMAX > 12
-#define KR13(p, s) p##_13##s, p##_14##s,
-#else
-#define KR13(p, s)
-#endif
-
-/* [strided][narrow][rows]: narrow = one vector of columns */
+/* [strided][narrow][rows]; rows above MR (MRD) are never asked for */
 static const kern_fn ktab[2][2][MRMAX + 1] = {
-    {KROW(k1, ), KROW(k1n, )},
-    {KROW(k2, ), KROW(k2n, )},
+    {K1ROW(), K1ROW(n)},
+    {K2ROW(), K2ROW(n)},
 };
 
 /* ------------------------------------------------------------ packing */
@@ -514,7 +538,9 @@ struct gjob {
     const float *bpanel; /* packed panel, or NULL */
     struct epi e;
     /* tasks: row blocks x column blocks of the panel */
-    int mb, nmb, nb, nnb;
+    int mb;               /* k-split: rows per task (all of them) */
+    int nmb, nnb;         /* tasks: blocks of rows x blocks of columns */
+    int msl, nsl;         /* row slivers of C, column slivers of the panel */
     /* k-split */
     int nq;
     float *part; /* nq raw m x n partials */
@@ -611,8 +637,11 @@ static void task_rows(void *v, int t, int tid)
 {
     const struct gjob *g = v;
     int ib = t % g->nmb, jb = t / g->nmb;
-    int i0 = ib * g->mb, i1 = imin(g->m, i0 + g->mb);
-    int j0 = g->jc + jb * g->nb, j1 = imin(g->jc + g->nc, j0 + g->nb);
+    /* whole slivers, shared out as evenly as they go */
+    int i0 = (int)((long)ib * g->msl / g->nmb) * g->rs;
+    int i1 = imin(g->m, (int)((long)(ib + 1) * g->msl / g->nmb) * g->rs);
+    int j0 = g->jc + (int)((long)jb * g->nsl / g->nnb) * NR;
+    int j1 = imin(g->jc + g->nc, g->jc + (int)((long)(jb + 1) * g->nsl / g->nnb) * NR);
     macro(g, tid, i0, i1, j0, j1, g->pc, g->kc, g->bpanel, &g->e, g->c, g->ldc);
 }
 
@@ -953,17 +982,13 @@ int cpu_gemm(crease_ctx *c, int ta, int tb, int m, int n, int k, float alpha,
     /* tasks: blocks of rows (whole slivers), and if rows are too few for
      * the threads, blocks of columns too */
     int want = par ? 4 * nt : 1;
-    int slivers = cdiv(m, g.rs);
-    g.nmb = imin(want, slivers);
-    g.mb = cdiv(slivers, g.nmb) * g.rs;
-    g.nmb = cdiv(m, g.mb);
+    g.msl = cdiv(m, g.rs);
+    g.nmb = imin(want, g.msl);
 
     for (g.jc = 0; g.jc < n; g.jc += NC) {
         g.nc = imin(NC, n - g.jc);
-        int nsl = cdiv(g.nc, NR);
+        int nsl = g.nsl = cdiv(g.nc, NR);
         g.nnb = par && g.nmb < 2 * nt ? imin(cdiv(want, g.nmb), nsl) : 1;
-        g.nb = cdiv(nsl, g.nnb) * NR;
-        g.nnb = cdiv(g.nc, g.nb);
         for (g.pc = 0; g.pc < k; g.pc += g.kcb) {
             g.kc = imin(g.kcb, k - g.pc);
             g.bpanel = NULL;
