@@ -3,7 +3,7 @@
  * OpenBLAS cblas_sgemm, in the same run, on the same inputs, with the same
  * thread count.
  *
- *   bench/bench_gemm [--threads 1,2] [--time 0.2] [--only square|mlp]
+ *   bench/bench_gemm [--threads 1,2] [--time 0.2] [--only square|mlp|step]
  *                    [--csv] [--settle 0.15] [--rounds 1]
  *
  * Every thread count runs in a child process (this program re-executes
@@ -44,10 +44,20 @@
  * reference one, which lacks it) still compiles against libopenblas. */
 void openblas_set_num_threads(int num_threads);
 
-struct shape {
-    const char *group; /* "square" or "mlp" */
-    char name[48];
+/* One GEMM call. */
+struct call {
     int ta, tb, m, n, k;
+};
+
+/* A cell: one GEMM, or (group "step") the sequence of GEMMs that one
+ * training step issues, timed as a whole. */
+#define MAX_CALLS 16
+struct shape {
+    const char *group; /* "square", "mlp" or "step" */
+    char name[48];
+    int ta, tb, m, n, k; /* the single call (ncalls == 1) */
+    int ncalls;
+    struct call calls[MAX_CALLS];
 };
 
 #define MAX_SHAPES 64
@@ -102,6 +112,29 @@ static int add_shape(struct shape *s, int count, const char *group, const char *
     s[count].m = m;
     s[count].n = n;
     s[count].k = k;
+    s[count].ncalls = 1;
+    s[count].calls[0] = (struct call){ta, tb, m, n, k};
+    return count + 1;
+}
+
+/* The GEMMs of one training step of the dense net `widths` (nw widths) at
+ * batch b, in the order src/net.c issues them: forward x W^T per layer,
+ * then per layer from the last: weight gradient dY^T X and (except the
+ * first layer) input gradient dY W. */
+static int add_step(struct shape *s, int count, const int *widths, int nw, int b, const char *label)
+{
+    if (count >= MAX_SHAPES) return count;
+    struct shape *x = &s[count];
+    memset(x, 0, sizeof *x);
+    x->group = "step";
+    snprintf(x->name, sizeof x->name, "%s b%d", label, b);
+    for (int l = 0; l + 1 < nw; l++)
+        x->calls[x->ncalls++] = (struct call){0, 1, b, widths[l + 1], widths[l]};
+    for (int l = nw - 2; l >= 0; l--) {
+        x->calls[x->ncalls++] = (struct call){1, 0, widths[l + 1], widths[l], b};
+        if (l > 0) x->calls[x->ncalls++] = (struct call){0, 0, b, widths[l], widths[l + 1]};
+    }
+    x->m = x->calls[0].m; /* for buffer sizing only */
     return count + 1;
 }
 
@@ -136,8 +169,91 @@ static int make_shapes(struct shape *s, const char *only)
             c = add_shape(s, c, "mlp", nm, 0, 0, b, 32, 32);
         }
     }
+    if (!only || !strcmp(only, "step")) {
+        static const int deep[] = {2, 32, 32, 32, 32, 2}, wide[] = {2, 512, 2};
+        static const int batches[] = {256, 1024, 8192};
+        for (size_t i = 0; i < sizeof batches / sizeof batches[0]; i++)
+            c = add_step(s, c, deep, 6, batches[i], "2-32x4-2");
+        c = add_step(s, c, wide, 3, 1024, "2-512-2");
+    }
     return c;
 }
+
+static double shape_flops(const struct shape *s)
+{
+    double f = 0;
+    for (int i = 0; i < s->ncalls; i++) f += 2.0 * s->calls[i].m * (double)s->calls[i].n * s->calls[i].k;
+    return f;
+}
+
+/* ------------------------------------------------ measured FMA peak */
+
+/* The core's peak: a register-only loop of independent fused multiply-adds
+ * (12 chains, enough to cover the FMA latency on every current x86 core),
+ * on the vector width of the plugin variant that was loaded.  GFLOP/s of
+ * one thread; 0 when the variant has no such loop here. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define R12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define PEAK_LOOP(T, SET1, FMA, RED)                                                                      \
+    T x = SET1(1.0000001f), y = SET1(-1e-7f);                                                              \
+    R12(PEAK_DECL)                                                                                         \
+    for (long i = 0; i < n; i++) {                                                                         \
+        R12(PEAK_FMA)                                                                                      \
+        __asm__ volatile("" : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6),       \
+                         "+v"(a7), "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));                              \
+    }                                                                                                      \
+    float out[sizeof(T) / sizeof(float)];                                                                  \
+    RED(out, a0);                                                                                          \
+    return out[0];
+#define PEAK_FMA(i) a##i = FMA_(a##i, x, y);
+
+__attribute__((target("avx512f"), noinline)) static float peak_run_avx512(long n)
+{
+#define PEAK_DECL(i) __m512 a##i = _mm512_set1_ps((float)(i));
+#define FMA_ _mm512_fmadd_ps
+    PEAK_LOOP(__m512, _mm512_set1_ps, FMA_, _mm512_storeu_ps)
+#undef PEAK_DECL
+#undef FMA_
+}
+
+__attribute__((target("avx2,fma"), noinline)) static float peak_run_avx2(long n)
+{
+#define PEAK_DECL(i) __m256 a##i = _mm256_set1_ps((float)(i));
+#define FMA_ _mm256_fmadd_ps
+    PEAK_LOOP(__m256, _mm256_set1_ps, FMA_, _mm256_storeu_ps)
+#undef PEAK_DECL
+#undef FMA_
+}
+
+static double peak_gflops(const char *variant)
+{
+    float (*fn)(long);
+    int lanes;
+    if (!strcmp(variant, "avx512") && __builtin_cpu_supports("avx512f")) fn = peak_run_avx512, lanes = 16;
+    else if (!strcmp(variant, "avx2") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        fn = peak_run_avx2, lanes = 8;
+    else return 0;
+    const long n = 1000000;
+    double best = 0;
+    volatile float sink = 0;
+    for (int r = 0; r < 20; r++) {
+        double t = now_s();
+        sink += fn(n);
+        t = now_s() - t;
+        double g = (double)n * 12.0 * 2.0 * lanes / t * 1e-9;
+        if (g > best) best = g;
+    }
+    (void)sink;
+    return best;
+}
+#else
+static double peak_gflops(const char *variant)
+{
+    (void)variant;
+    return 0;
+}
+#endif
 
 /* ------------------------------------------------------------ one cell */
 
@@ -158,21 +274,26 @@ static void run_crease(const struct lib_ctx *L, const struct shape *s, int reps)
 {
     const struct crease_ops *o = L->dev->ops;
     crease_ctx *c = L->dev->ctx;
-    int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
-    for (int r = 0; r < reps; r++) {
-        int st = o->gemm(c, s->ta, s->tb, s->m, s->n, s->k, 1.0f, L->a, lda, L->b, ldb, 0.0f, L->c, s->n);
-        if (st) die_crease("gemm", st);
-    }
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < s->ncalls; i++) {
+            const struct call *q = &s->calls[i];
+            int lda = q->ta ? q->m : q->k, ldb = q->tb ? q->k : q->n;
+            int st = o->gemm(c, q->ta, q->tb, q->m, q->n, q->k, 1.0f, L->a, lda, L->b, ldb, 0.0f, L->c, q->n);
+            if (st) die_crease("gemm", st);
+        }
     int st = o->finish(c);
     if (st) die_crease("finish", st);
 }
 
 static void run_blas(const struct lib_ctx *L, const struct shape *s, int reps)
 {
-    int lda = s->ta ? s->m : s->k, ldb = s->tb ? s->k : s->n;
     for (int r = 0; r < reps; r++)
-        cblas_sgemm(CblasRowMajor, s->ta ? CblasTrans : CblasNoTrans, s->tb ? CblasTrans : CblasNoTrans, s->m,
-                    s->n, s->k, 1.0f, L->ha, lda, L->hb, ldb, 0.0f, L->hc, s->n);
+        for (int i = 0; i < s->ncalls; i++) {
+            const struct call *q = &s->calls[i];
+            int lda = q->ta ? q->m : q->k, ldb = q->tb ? q->k : q->n;
+            cblas_sgemm(CblasRowMajor, q->ta ? CblasTrans : CblasNoTrans, q->tb ? CblasTrans : CblasNoTrans,
+                        q->m, q->n, q->k, 1.0f, L->ha, lda, L->hb, ldb, 0.0f, L->hc, q->n);
+        }
 }
 
 typedef void (*run_fn)(const struct lib_ctx *, const struct shape *, int);
@@ -228,18 +349,20 @@ static int child(int threads, double budget, const char *only, int csv, double s
     struct shape shapes[MAX_SHAPES];
     int ns = make_shapes(shapes, only);
     size_t max_a = 0, max_b = 0, max_c = 0;
-    for (int i = 0; i < ns; i++) {
-        size_t a = (size_t)shapes[i].m * shapes[i].k, b = (size_t)shapes[i].k * shapes[i].n,
-               c = (size_t)shapes[i].m * shapes[i].n;
-        if (a > max_a) max_a = a;
-        if (b > max_b) max_b = b;
-        if (c > max_c) max_c = c;
-    }
+    for (int i = 0; i < ns; i++)
+        for (int j = 0; j < shapes[i].ncalls; j++) {
+            const struct call *q = &shapes[i].calls[j];
+            size_t a = (size_t)q->m * q->k, b = (size_t)q->k * q->n, c = (size_t)q->m * q->n;
+            if (a > max_a) max_a = a;
+            if (b > max_b) max_b = b;
+            if (c > max_c) max_c = c;
+        }
     float *ha = xmalloc(max_a * sizeof(float)), *hb = xmalloc(max_b * sizeof(float));
     float *hc = xmalloc(max_c * sizeof(float)), *hcc = xmalloc(max_c * sizeof(float));
     fill_random(ha, max_a, 1);
     fill_random(hb, max_b, 2);
 
+    double peak = peak_gflops(crease_device_variant(dev));
     struct lib_ctx L = {dev, NULL, NULL, NULL, ha, hb, hc};
     const struct crease_ops *o = dev->ops;
     if ((st = o->buf_alloc(dev->ctx, max_a * sizeof(float), &L.a)) ||
@@ -268,7 +391,9 @@ static int child(int threads, double budget, const char *only, int csv, double s
             if (tb < best_b[i]) best_b[i] = tb;
 
             /* correctness: crease's C against OpenBLAS's C */
-            size_t cn = (size_t)s->m * s->n;
+            /* (a sequence leaves its last call's C) */
+            const struct call *last = &s->calls[s->ncalls - 1];
+            size_t cn = (size_t)last->m * last->n;
             if ((st = o->buf_read(dev->ctx, L.c, 0, cn * sizeof(float), hcc))) die_crease("buf_read", st);
             double maxdiff = 0, maxref = 0;
             for (size_t j = 0; j < cn; j++) {
@@ -282,21 +407,24 @@ static int child(int threads, double budget, const char *only, int csv, double s
     }
 
     struct group_stats gs[2] = {{0, 0, 1e300}, {0, 0, 1e300}};
+    int nsteps = 0;
     for (int i = 0; i < ns; i++) {
         const struct shape *s = &shapes[i];
-        double flops = 2.0 * s->m * (double)s->n * s->k, err = errs[i];
+        double flops = shape_flops(s), err = errs[i];
         double gc = flops / best_c[i] * 1e-9, gb = flops / best_b[i] * 1e-9, ratio = gc / gb;
+        int is_step = !strcmp(s->group, "step");
+        nsteps += is_step;
         struct group_stats *g = &gs[strcmp(s->group, "square") ? 1 : 0];
-        int counted = strcmp(s->group, "square") || s->m >= 256;
+        int counted = !is_step && (strcmp(s->group, "square") || s->m >= 256);
         if (counted) {
             g->log_ratio_sum += log(ratio);
             g->count++;
             if (ratio < g->min_ratio) g->min_ratio = ratio;
         }
         if (csv)
-            printf("%s,%s,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.4f,%.2e\n", s->group, s->name, s->ta, s->tb, s->m, s->n,
-                   s->k, threads, gc, gb, ratio, err);
-        else
+            printf("%s,%s,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%.4f,%.2e,%.2f,%.2f\n", s->group, s->name, s->ta, s->tb,
+                   s->m, s->n, s->k, threads, gc, gb, ratio, err, best_c[i] * 1e6, best_b[i] * 1e6);
+        else if (!is_step)
             printf("| %-22s | %7d | %9.2f | %9.2f | %6.3f | %8.1e%s |\n", s->name, threads, gc, gb, ratio, err,
                    err > 1e-4 || err != err ? " !" : "");
     }
@@ -307,6 +435,24 @@ static int child(int threads, double budget, const char *only, int csv, double s
         if (gs[1].count)
             printf("| geomean MLP shapes     | %7d |           |           | %6.3f | min %.3f |\n", threads,
                    exp(gs[1].log_ratio_sum / gs[1].count), gs[1].min_ratio);
+        if (peak > 0)
+            printf("| FMA peak (1 core x %d)  | %7d | %9.2f |           |        |           |\n", threads, threads,
+                   peak * threads);
+        if (nsteps) {
+            printf("\nAll GEMMs of one training step (forward, weight and input gradients), back to back:\n\n");
+            printf("| %-22s | %7s | %9s | %9s | %6s | %9s |\n", "net, batch (GEMMs)", "threads", "crease us",
+                   "BLAS us", "ratio", "GFLOP/s");
+            printf("|------------------------|---------|-----------|-----------|--------|-----------|\n");
+            for (int i = 0; i < ns; i++) {
+                const struct shape *s = &shapes[i];
+                if (strcmp(s->group, "step")) continue;
+                char nm[64];
+                snprintf(nm, sizeof nm, "%s (%d)", s->name, s->ncalls);
+                printf("| %-22s | %7d | %9.2f | %9.2f | %6.3f | %9.2f |\n", nm, threads, best_c[i] * 1e6,
+                       best_b[i] * 1e6, best_b[i] / best_c[i], shape_flops(s) / best_c[i] * 1e-9);
+            }
+            printf("\n");
+        }
     }
     fflush(stdout);
 
@@ -326,11 +472,12 @@ static int child(int threads, double budget, const char *only, int csv, double s
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: bench_gemm [--threads LIST] [--time SECONDS] [--only square|mlp] [--csv]\n"
+            "usage: bench_gemm [--threads LIST] [--time SECONDS] [--only square|mlp|step] [--csv]\n"
             "                  [--settle SECONDS] [--rounds N]\n"
             "  --threads LIST   comma-separated thread counts (default 1,2)\n"
             "  --time SECONDS   time budget per library and cell (default 0.2)\n"
-            "  --only GROUP     square sizes or MLP shapes only\n"
+            "  --only GROUP     square sizes, MLP shapes, or the GEMM sequence of whole\n"
+            "                   training steps (2-32-32-32-32-2, 2-512-2) only\n"
             "  --csv            machine-readable output\n"
             "  --rounds N       measure every cell N times, spread over the run, and\n"
             "                   keep the best (default 1)\n"
@@ -361,7 +508,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (only && strcmp(only, "square") && strcmp(only, "mlp")) {
+    if (only && strcmp(only, "square") && strcmp(only, "mlp") && strcmp(only, "step")) {
         usage(stderr);
         return 2;
     }
@@ -378,7 +525,8 @@ int main(int argc, char **argv)
     info.size = sizeof info;
     crease_device_get_info(dev, &info);
     if (csv)
-        printf("group,shape,ta,tb,m,n,k,threads,crease_gflops,openblas_gflops,ratio,max_rel_err\n");
+        printf("group,shape,ta,tb,m,n,k,threads,crease_gflops,openblas_gflops,ratio,max_rel_err,crease_us,"
+               "openblas_us\n");
     else {
         printf("crease %s, device %s, cpu plugin variant \"%s\" (%s)\n", crease_version(),
                crease_device_name(dev), crease_device_variant(dev), info.name);
