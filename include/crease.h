@@ -442,7 +442,14 @@ typedef struct crease_draw_opts {
     const char *title; /* title line (NULL: a default naming the net) */
     const char *background; /* crease_draw_decision: a colour map PNG
                           stretched over the domain, e.g. baarle-map.png
-                          (NULL: the built-in Baarle label mask) */
+                          (NULL: the built-in Baarle label mask, or a
+                          plain ground when points is set) */
+    const crease_dataset *points; /* crease_draw_decision without a
+                          background: draw up to 4,000 of these 2-feature
+                          points (evenly spread over the set) as dots in
+                          their class colour over a plain ground, each
+                          predicted class lightly washed in its colour;
+                          for data other than the Baarle map (NULL: none) */
     int boundary;      /* region pictures: also draw the decision boundary
                           (default 1) */
     crease_regions_opts regions; /* domain, tolerances, limits of the walk */

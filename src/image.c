@@ -160,6 +160,7 @@ static const rgb C_UNLABELLED = {158, 158, 160};
 static const rgb C_TINT = {236, 84, 30};
 static const rgb C_DECISION = {24, 44, 120};
 static const rgb C_GRID = {232, 234, 238};
+static const rgb C_PLAIN = {250, 250, 247};
 static const rgb C_AXIS = {120, 126, 138};
 
 /* Colours of the curves (a common qualitative palette). */
@@ -370,9 +371,62 @@ static const char *fmt_big(double v, char *buf, size_t len)
     return buf;
 }
 
+/* A filled, anti-aliased disc of radius r at (cx, cy) with a white rim,
+ * so that dots stay visible on any wash and over each other. */
+static void dot(canvas *c, double cx, double cy, double r, rgb col)
+{
+    int i0 = (int)floor(cx - r - 2), i1 = (int)ceil(cx + r + 2);
+    int j0 = (int)floor(cy - r - 2), j1 = (int)ceil(cy + r + 2);
+    for (int j = j0; j <= j1; j++)
+        for (int i = i0; i <= i1; i++) {
+            double d = hypot(i + 0.5 - cx, j + 0.5 - cy);
+            double rim = r + 1.0 + 0.5 - d, in = r + 0.5 - d;
+            if (rim > 0)
+                blend(c, i, j, C_WHITE, rim >= 1 ? 0.9 : 0.9 * rim);
+            if (in > 0)
+                blend(c, i, j, col, in >= 1 ? 1.0 : in);
+        }
+}
+
+#define DRAW_POINTS_MAX 4000
+
+/* Up to DRAW_POINTS_MAX labelled points of d, evenly spread over the set,
+ * as dots in their class colour, into the panel of side s at row oy.
+ * Returns how many were drawn (points outside the domain are not). */
+static size_t draw_points(canvas *c, const crease_dataset *d, const crease_regions_opts *r, int s,
+                          int oy)
+{
+    size_t n = crease_dataset_size(d), drawn = 0;
+    const float *x = crease_dataset_x(d);
+    const int *lab = crease_dataset_labels(d);
+    size_t labelled = 0;
+    for (size_t i = 0; i < n; i++)
+        labelled += lab[i] >= 0;
+    if (!labelled)
+        return 0;
+    double step = labelled > DRAW_POINTS_MAX ? (double)labelled / DRAW_POINTS_MAX : 1.0;
+    double rad = s >= 400 ? 2.6 : 1.8, next = 0;
+    size_t seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (lab[i] < 0)
+            continue;
+        if ((double)seen++ < next)
+            continue;
+        next += step;
+        double px = x[2 * i], py = x[2 * i + 1];
+        if (!(px >= r->xmin && px <= r->xmax && py >= r->ymin && py <= r->ymax))
+            continue;
+        double u = (px - r->xmin) / (r->xmax - r->xmin) * s;
+        double v = (r->ymax - py) / (r->ymax - r->ymin) * s;
+        dot(c, u, oy + v, rad, series_col[lab[i] % 8]);
+        drawn++;
+    }
+    return drawn;
+}
+
 /* -------------------------------------------------------------- header */
 
-enum { LEG_SWATCH, LEG_LINE, LEG_MULTI, LEG_CLASSES };
+enum { LEG_SWATCH, LEG_LINE, LEG_MULTI, LEG_CLASSES, LEG_DOT };
 
 typedef struct legend_item {
     int kind;
@@ -415,6 +469,9 @@ static void draw_header(canvas *c, const char *title, const legend_item *items, 
                 free(m.a);
             }
             x += 26;
+        } else if (it->kind == LEG_DOT) {
+            dot(c, x + hgt / 2.0, y + hgt / 2.0, hgt * 0.42, series_col[0]);
+            x += hgt;
         } else if (it->kind == LEG_SWATCH) {
             fill_rect(c, x, y, hgt, hgt, C_AXIS);
             fill_rect(c, x + 1, y + 1, hgt - 2, hgt - 2, it->col);
@@ -791,7 +848,13 @@ crease_status crease_draw_decision(crease_net *net, const char *path, const crea
     canvas c = {0, 0, NULL};
     mask m = {0, 0, NULL};
 
-    st = o.background ? 0 : label_mask_rgba(&bg, &bw, &bh);
+    /* plain: the data's own points over a neutral ground, for data that
+     * is not the Baarle map */
+    const int plain = !o.background && o.points;
+    if (plain && crease_dataset_dim(o.points) != 2)
+        return crease__error(CREASE_EINVAL, "%s: the points have %d features; a picture of the "
+                             "plane needs 2", who, crease_dataset_dim(o.points));
+    st = o.background || plain ? 0 : label_mask_rgba(&bg, &bw, &bh);
     if (o.background) {
         unsigned char *file = NULL;
         size_t len = 0;
@@ -817,6 +880,12 @@ crease_status crease_draw_decision(crease_net *net, const char *path, const crea
         for (int j = 0; j < s; j++)
             for (int i = 0; i < s; i++) {
                 size_t k = (size_t)j * (size_t)s + (size_t)i;
+                if (plain) {
+                    /* every class its own light wash */
+                    blend(&c, i, oy + j, C_PLAIN, 1.0);
+                    blend(&c, i, oy + j, series_col[cls[k] % 8], 0.16);
+                    continue;
+                }
                 rgb p = sample_rgba(bg, bw, bh, s, i, j);
                 blend(&c, i, oy + j, p, 1.0);
                 if (K <= 2) {
@@ -830,25 +899,40 @@ crease_status crease_draw_decision(crease_net *net, const char *path, const crea
             }
         boundary_mask(f, s, &m, 1.25);
         mask_paint(&c, &m, 0, oy, C_DECISION, 1.0);
+        size_t drawn = plain ? draw_points(&c, o.points, &o.regions, s, oy) : 0;
 
         char title[256];
         if (o.title)
             snprintf(title, sizeof title, "%s", o.title);
         else
             snprintf(title, sizeof title, "Decision boundary of %s", crease_net_spec(net));
-        legend_item items[4];
+        legend_item items[8];
         int n = 0;
-        if (!o.background) {
+        char cnames[4][24], pts[64];
+        if (plain) {
+            int shown = K <= 2 ? 2 : K < 4 ? K : 4;
+            for (int q = 0; q < shown; q++) {
+                snprintf(cnames[q], sizeof cnames[q], q == 3 && K > 4 ? "class 3, ..." : "class %d", q);
+                items[n++] = (legend_item){LEG_SWATCH, series_col[q], cnames[q]};
+            }
+            items[n++] = (legend_item){LEG_LINE, C_DECISION, "decision boundary"};
+            char cnt[32];
+            snprintf(pts, sizeof pts, "%s points", fmt_count((double)drawn, cnt, sizeof cnt));
+            items[n++] = (legend_item){LEG_DOT, C_TEXT, pts};
+        } else if (!o.background) {
             items[n++] = (legend_item){LEG_SWATCH, C_BELGIUM, "Belgium"};
             items[n++] = (legend_item){LEG_SWATCH, C_NETHERLANDS, "Netherlands"};
         }
         rgb tinted = {mixc(C_BELGIUM.r, C_TINT.r, 0.38), mixc(C_BELGIUM.g, C_TINT.g, 0.38),
                       mixc(C_BELGIUM.b, C_TINT.b, 0.38)};
-        if (K <= 2)
+        if (plain)
+            ; /* legend complete */
+        else if (K <= 2)
             items[n++] = (legend_item){LEG_SWATCH, tinted, "predicted Belgium"};
         else
             items[n++] = (legend_item){LEG_CLASSES, tinted, "predicted class"};
-        items[n++] = (legend_item){LEG_LINE, C_DECISION, "decision boundary"};
+        if (!plain)
+            items[n++] = (legend_item){LEG_LINE, C_DECISION, "decision boundary"};
         draw_header(&c, title, items, n);
         st = write_png(path, &c, title);
     }

@@ -753,6 +753,76 @@ static void assert_no_temp(int expect_files)
     ck_assert_int_eq(files, expect_files);
 }
 
+/* The RGB pixel (x, y) of a PNG, read with libpng's simplified API. */
+static void png_pixel(const char *path, int x, int y, int rgb[3])
+{
+    png_image im;
+    memset(&im, 0, sizeof im);
+    im.version = PNG_IMAGE_VERSION;
+    ck_assert_msg(png_image_begin_read_from_file(&im, path), "%s: %s", path, im.message);
+    im.format = PNG_FORMAT_RGB;
+    unsigned char *px = malloc(PNG_IMAGE_SIZE(im));
+    ck_assert_ptr_nonnull(px);
+    ck_assert_msg(png_image_finish_read(&im, NULL, px, 0, NULL), "%s: %s", path, im.message);
+    ck_assert(x >= 0 && y >= 0 && x < (int)im.width && y < (int)im.height);
+    const unsigned char *p = px + 3 * ((size_t)y * im.width + (size_t)x);
+    for (int c = 0; c < 3; c++)
+        rgb[c] = p[c];
+    free(px);
+}
+
+/* Decision picture of non-Baarle data: the points in their class colours
+ * over a plain ground (no Baarle mask), at the places the domain puts them. */
+START_TEST(test_points_picture)
+{
+    const float x[] = {-0.5f, 0.5f, 0.5f, -0.5f, 0.0f, 0.0f, 2.0f, 2.0f};
+    const int lab[] = {0, 1, -1, 1};
+    crease_dataset *d = NULL, *d3 = NULL;
+    ck_assert_int_eq(crease_dataset_new(4, 2, 2, x, lab, &d), CREASE_OK);
+    crease_net *net = random_net("2-8-2", 9, 0);
+    crease_draw_opts o;
+    crease_draw_opts_default(&o);
+    o.size = 200;
+    o.points = d;
+    char p[4200];
+    snprintf(p, sizeof p, "%s/points.png", tmpdir);
+    ck_assert_int_eq(crease_draw_decision(net, p, &o), CREASE_OK);
+    assert_png(p, 200, 200 + CREASE_DRAW_HEADER);
+    int c0[3], c1[3], corner[3];
+    /* (-0.5, 0.5) is pixel (50, 50) of the panel: class 0 (blue) */
+    png_pixel(p, 50, CREASE_DRAW_HEADER + 50, c0);
+    ck_assert_msg(c0[2] > 150 && c0[0] < 80, "class-0 dot is %d,%d,%d", c0[0], c0[1], c0[2]);
+    /* (0.5, -0.5) is pixel (150, 150): class 1 (red) */
+    png_pixel(p, 150, CREASE_DRAW_HEADER + 150, c1);
+    ck_assert_msg(c1[0] > 180 && c1[2] < 80, "class-1 dot is %d,%d,%d", c1[0], c1[1], c1[2]);
+    /* no point, no map: a light ground (the Baarle mask has yellow and
+     * road lines; a wash is light) */
+    png_pixel(p, 3, CREASE_DRAW_HEADER + 196, corner);
+    ck_assert_msg(corner[0] > 200 && corner[1] > 200 && corner[2] > 200, "ground is %d,%d,%d",
+                  corner[0], corner[1], corner[2]);
+    /* a background map wins over the points */
+    o.background = p;
+    char p2[4200];
+    snprintf(p2, sizeof p2, "%s/points-map.png", tmpdir);
+    ck_assert_int_eq(crease_draw_decision(net, p2, &o), CREASE_OK);
+    ck_assert_int_eq(unlink(p2), 0);
+    o.background = NULL;
+    /* points that are not in the plane */
+    const float x3[] = {0, 0, 0};
+    const int l3[] = {0};
+    ck_assert_int_eq(crease_dataset_new(1, 3, 2, x3, l3, &d3), CREASE_OK);
+    o.points = d3;
+    snprintf(p2, sizeof p2, "%s/points3.png", tmpdir);
+    ck_assert_int_eq(crease_draw_decision(net, p2, &o), CREASE_EINVAL);
+    ck_assert_ptr_nonnull(strstr(crease_last_error(), "3 features"));
+    ck_assert_int_ne(access(p2, F_OK), 0);
+    ck_assert_int_eq(unlink(p), 0);
+    crease_dataset_free(d);
+    crease_dataset_free(d3);
+    crease_net_free(net);
+}
+END_TEST
+
 START_TEST(test_images)
 {
     char p[4200];
@@ -913,6 +983,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_errors_and_limits);
     tcase_add_test(tc, test_reference_models);
     tcase_add_test(tc, test_images);
+    tcase_add_test(tc, test_points_picture);
     tcase_add_test(tc, test_image_errors);
     suite_add_tcase(s, tc);
     return s;

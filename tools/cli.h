@@ -213,8 +213,15 @@ typedef struct cli_pictures {
     const char *layers;   /* crease_draw_region_layers */
     const char *map;      /* background of the decision picture (NULL: the
                              built-in Baarle label mask) */
+    const crease_dataset *points; /* data other than the built-in Baarle
+                             set: without a map, the decision picture shows
+                             these points on a plain ground, and every
+                             picture's domain is their bounding box */
 } cli_pictures;
 
+/* Sets p->points to data when the data source is not the built-in Baarle
+ * set (a CSV or PNG file), so that pictures fit the user's data. */
+void cli_pictures_use_data(cli_pictures *p, const char *source, const crease_dataset *data);
 /* Checks the output paths (and that the map is readable) before any work;
  * prints the problem and returns CLI_EXIT_FAIL. */
 int cli_pictures_check(const cli_pictures *p);

@@ -766,7 +766,7 @@ int cli_cmd_demo(int argc, char **argv)
             cli_lib_error(s, "warning: cannot count the regions of %s", n->spec);
         else
             n->counted = 1;
-        cli_pictures pics = {n->decision, NULL, NULL, map};
+        cli_pictures pics = {n->decision, NULL, NULL, map, NULL};
         if (n->counted && n->reg.complete) {
             pics.regions = n->regions;
             pics.layers = n->layers;

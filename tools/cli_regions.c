@@ -44,6 +44,41 @@ static int draw_failed(crease_status s, const char *what, const char *path)
     return cli_lib_error(s, "cannot draw the %s '%s'", what, path);
 }
 
+void cli_pictures_use_data(cli_pictures *p, const char *source, const crease_dataset *data)
+{
+    p->points = cli_data_kind_of("--data", source) == CLI_DATA_BAARLE ? NULL : data;
+}
+
+/* The bounding box of the labelled points, 5 % larger on every side and
+ * widened to a square (the panels are square: no distortion). */
+static void data_domain(const crease_dataset *d, crease_regions_opts *r)
+{
+    size_t n = crease_dataset_size(d);
+    const float *x = crease_dataset_x(d);
+    const int *lab = crease_dataset_labels(d);
+    double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
+    if (crease_dataset_dim(d) != 2)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        if (lab[i] < 0 || !isfinite(x[2 * i]) || !isfinite(x[2 * i + 1]))
+            continue;
+        x0 = fmin(x0, x[2 * i]);
+        x1 = fmax(x1, x[2 * i]);
+        y0 = fmin(y0, x[2 * i + 1]);
+        y1 = fmax(y1, x[2 * i + 1]);
+    }
+    if (!(x0 <= x1) || !(y0 <= y1))
+        return; /* no labelled point: keep the default domain */
+    double cx = 0.5 * (x0 + x1), cy = 0.5 * (y0 + y1);
+    double half = 0.5 * fmax(x1 - x0, y1 - y0) * 1.05;
+    if (!(half > 0))
+        half = 1.0;
+    r->xmin = cx - half;
+    r->xmax = cx + half;
+    r->ymin = cy - half;
+    r->ymax = cy + half;
+}
+
 int cli_pictures_draw(crease_net *net, const cli_pictures *p, const crease_regions_opts *ro,
                       int report)
 {
@@ -51,9 +86,12 @@ int cli_pictures_draw(crease_net *net, const cli_pictures *p, const crease_regio
     crease_draw_opts_default(&o);
     if (ro)
         o.regions = *ro;
+    else if (p->points)
+        data_domain(p->points, &o.regions);
     crease_status s;
     if (p->decision) {
         o.background = p->map;
+        o.points = p->map ? NULL : p->points;
         s = crease_draw_decision(net, p->decision, &o);
         o.background = NULL;
         if (s)

@@ -695,9 +695,6 @@ int cli_cmd_train(int argc, char **argv)
                                 outs[i][1]);
     if (pics.map && !pics.decision)
         cli_warn("--map is the background of --png-decision; ignored without it");
-    if (pics.decision && !pics.map && cli_data_kind_of("--data", data_src) == CLI_DATA_CSV)
-        cli_warn("--png-decision draws over the Baarle map; give --map FILE.png for a "
-                 "background that fits your data");
     if ((pics.decision || pics.regions || pics.layers) && first != 2)
         cli_usage_error("pictures show the plane: the model %s must have 2 inputs", r.spec);
     if (cli_pictures_need_regions(&pics)) {
@@ -732,6 +729,8 @@ int cli_cmd_train(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return rc;
     rc = cli_load_data(data_src, &data);
+    if (rc == CLI_EXIT_OK)
+        cli_pictures_use_data(&pics, data_src, data);
     if (rc != CLI_EXIT_OK)
         goto done;
     rc = cli_check_fit(r.spec, first, last, data);
@@ -894,9 +893,6 @@ int cli_cmd_eval(int argc, char **argv)
         cli_usage_error("eval needs a model file, as in 'crease eval model.safetensors'");
     if (pics.map && !pics.decision)
         cli_warn("--map is the background of --png-decision; ignored without it");
-    if (pics.decision && !pics.map && cli_data_kind_of("--data", data_src) == CLI_DATA_CSV)
-        cli_warn("--png-decision draws over the Baarle map; give --map FILE.png for a "
-                 "background that fits your data");
     if (pics.decision && strcmp(pics.decision, model) == 0)
         cli_usage_error("--png-decision would overwrite the model file '%s'", model);
     if (cli_pictures_check(&pics) != CLI_EXIT_OK)
@@ -909,6 +905,8 @@ int cli_cmd_eval(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         return rc;
     rc = cli_load_data(data_src, &data);
+    if (rc == CLI_EXIT_OK)
+        cli_pictures_use_data(&pics, data_src, data);
     if (rc != CLI_EXIT_OK)
         goto done;
 
