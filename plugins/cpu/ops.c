@@ -511,9 +511,8 @@ static int check_labels(const char *op, const float *lab, size_t n, size_t k)
 /* Rows [b, e) with few columns: V_LEN rows at a time, one row per lane. */
 #define XENT_NARROW 16
 
-static void xent_rows_narrow(const struct ew *w, size_t b, size_t e)
+V_INLINE void xent_narrow_impl(const struct ew *w, size_t b, size_t e, const size_t cols)
 {
-    const size_t cols = (size_t)w->act;
     const vf zero = v_zero(), one = v_set1(1.0f), scale = v_set1(w->a);
     float zt[XENT_NARROW][V_LEN], lab[V_LEN], zl[V_LEN], out[V_LEN];
     for (size_t r0 = b; r0 < e; r0 += V_LEN) {
@@ -569,6 +568,16 @@ static void xent_rows_narrow(const struct ew *w, size_t b, size_t e)
             }
         }
     }
+}
+
+/* The binary head (2 columns) is by far the most common: a copy with the
+ * column count known, so that the compiler unrolls the transposes. */
+static void xent_rows_narrow(const struct ew *w, size_t b, size_t e)
+{
+    if (w->act == 2)
+        xent_narrow_impl(w, b, e, 2);
+    else
+        xent_narrow_impl(w, b, e, (size_t)w->act);
 }
 
 /* Rows with many columns: one row at a time, vectors along the row. */
