@@ -7,6 +7,8 @@
 
 #include "internal.h"
 
+#include "check_common.h"
+
 static const char *env_or_skip(const char *name)
 {
     const char *v = getenv(name);
@@ -164,25 +166,6 @@ START_TEST(test_duplicate_directory_loads_once)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("loader");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_faulty_plugins_are_skipped_with_reasons);
-    tcase_add_test(tc, test_missing_plugin_directory);
-    tcase_add_test(tc, test_cpu_plugin_loads);
-    tcase_add_test(tc, test_device_names);
-    tcase_add_test(tc, test_forced_variant);
-    tcase_add_test(tc, test_duplicate_directory_loads_once);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CK_MAIN("loader", NULL, NULL, 0, test_faulty_plugins_are_skipped_with_reasons,
+        test_missing_plugin_directory, test_cpu_plugin_loads, test_device_names,
+        test_forced_variant, test_duplicate_directory_loads_once)

@@ -1374,7 +1374,7 @@ END_TEST
 
 /* ================================================================ main */
 
-static Suite *ops_suite(void)
+int main(void)
 {
     Suite *s = suite_create("ops");
     struct {
@@ -1393,21 +1393,8 @@ static Suite *ops_suite(void)
         {"confusion", test_confusion},     {"gather_rows", test_gather_rows},
         {"sgd", test_sgd},                 {"adam", test_adam},
     };
-    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
-        TCase *tc = tcase_create(tests[i].name);
-        tcase_add_checked_fixture(tc, setup, teardown);
-        tcase_set_timeout(tc, 600);
-        tcase_add_test(tc, tests[i].test);
-        suite_add_tcase(s, tc);
-    }
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(ops_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    /* one test case per op, each with its own timeout */
+    for (size_t i = 0; i < sizeof tests / sizeof *tests; i++)
+        ck_add_tcase(s, tests[i].name, setup, teardown, 600, CK_TESTS(tests[i].test));
+    return ck_run(s);
 }

@@ -9,6 +9,8 @@
 #include "config.h"
 #include "net.h"
 
+#include "check_common.h"
+
 /* Stated tolerance: after 2 epochs of 2-32-32-32-32-2 (Adam, lr 3e-3,
  * batch 256) on a 1-in-16 Baarle subsample, every device's evaluated loss
  * is within 5% (relative) of cpu:0's and its balanced accuracy within 1
@@ -89,21 +91,4 @@ START_TEST(test_parity_all_devices)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("parity");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 900);
-    tcase_add_test(tc, test_parity_all_devices);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CK_MAIN("parity", NULL, NULL, 900, test_parity_all_devices)
