@@ -193,6 +193,47 @@ static inline double *ck_alloc_doubles(size_t n)
     return p;
 }
 
+/* A seeded generator, as a value. */
+static inline ck_rng ck_rng_new(uint64_t seed)
+{
+    ck_rng r;
+    ck_rng_seed(&r, seed);
+    return r;
+}
+
+/* The host arrays of one test case, freed together by ck_scratch_free;
+ * start with ck_scratch sc = {0}. */
+#define CK_SCRATCH_MAX 16
+typedef struct ck_scratch {
+    void *p[CK_SCRATCH_MAX];
+    int n;
+} ck_scratch;
+
+static inline void *ck_scratch_alloc(ck_scratch *s, size_t bytes)
+{
+    ck_assert_msg(s->n < CK_SCRATCH_MAX, "more than %d scratch arrays", CK_SCRATCH_MAX);
+    void *p = malloc(bytes ? bytes : 1);
+    ck_assert_ptr_nonnull(p);
+    s->p[s->n++] = p;
+    return p;
+}
+
+static inline float *ck_scratch_floats(ck_scratch *s, size_t n)
+{
+    return ck_scratch_alloc(s, n * sizeof(float));
+}
+
+static inline double *ck_scratch_doubles(ck_scratch *s, size_t n)
+{
+    return ck_scratch_alloc(s, n * sizeof(double));
+}
+
+static inline void ck_scratch_free(ck_scratch *s)
+{
+    while (s->n > 0)
+        free(s->p[--s->n]);
+}
+
 /* ----------------------------------------------------------- measures */
 
 /* Normalised mean squared error sum (got - ref)^2 / sum ref^2 over the
