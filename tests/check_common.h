@@ -74,6 +74,28 @@ static inline void ck_assert_error_has(const char *what)
     ck_assert_msg(strstr(e, what) != NULL, "last error \"%s\" lacks \"%s\"", e, what);
 }
 
+/* Every stride-th point of d, as a new data set (its dimension and
+ * classes). */
+static inline crease_dataset *ck_dataset_every(const crease_dataset *d, size_t stride)
+{
+    int dim = crease_dataset_dim(d);
+    size_t n = crease_dataset_size(d) / stride;
+    float *x = malloc((n ? n : 1) * (size_t)dim * sizeof(float));
+    int *y = malloc((n ? n : 1) * sizeof(int));
+    ck_assert(x && y);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(x + (size_t)dim * i, crease_dataset_x(d) + (size_t)dim * i * stride,
+               (size_t)dim * sizeof(float));
+        y[i] = crease_dataset_labels(d)[i * stride];
+    }
+    crease_dataset *sub = NULL;
+    ck_assert_int_eq(crease_dataset_new(n, dim, crease_dataset_classes(d), x, y, &sub),
+                     CREASE_OK);
+    free(x);
+    free(y);
+    return sub;
+}
+
 /* --------------------------------------------------------------- files */
 
 /* Makes a new directory $TMPDIR/PREFIX-XXXXXX (/tmp if TMPDIR is unset or

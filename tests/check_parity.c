@@ -48,18 +48,9 @@ static struct run train_on(const char *device, const crease_dataset *train, cons
 
 START_TEST(test_parity_all_devices)
 {
-    crease_dataset *full, *train;
+    crease_dataset *full;
     ck_assert_int_eq(crease_dataset_load_baarle(NULL, &full), CREASE_OK);
-    size_t stride = 16, n = crease_dataset_size(full) / stride;
-    float *x = malloc(n * 2 * sizeof(float));
-    int *y = malloc(n * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        memcpy(x + 2 * i, crease_dataset_x(full) + 2 * i * stride, 2 * sizeof(float));
-        y[i] = crease_dataset_labels(full)[i * stride];
-    }
-    ck_assert_int_eq(crease_dataset_new(n, 2, 2, x, y, &train), CREASE_OK);
-    free(x);
-    free(y);
+    crease_dataset *train = ck_dataset_every(full, 16);
 
     struct run ref = train_on("cpu:0", train, full);
     printf("parity reference cpu:0 (%s): loss %.5f, balanced accuracy %.2f%%\n",

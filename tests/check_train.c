@@ -28,18 +28,9 @@ static void teardown(void)
 /* Every `stride`-th labelled Baarle point. */
 static crease_dataset *baarle_subset(size_t stride)
 {
-    crease_dataset *full, *sub;
+    crease_dataset *full;
     ck_assert_int_eq(crease_dataset_load_baarle(NULL, &full), CREASE_OK);
-    size_t n = crease_dataset_size(full) / stride;
-    float *x = malloc(n * 2 * sizeof(float));
-    int *y = malloc(n * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        memcpy(x + 2 * i, crease_dataset_x(full) + 2 * i * stride, 2 * sizeof(float));
-        y[i] = crease_dataset_labels(full)[i * stride];
-    }
-    ck_assert_int_eq(crease_dataset_new(n, 2, 2, x, y, &sub), CREASE_OK);
-    free(x);
-    free(y);
+    crease_dataset *sub = ck_dataset_every(full, stride);
     crease_dataset_free(full);
     return sub;
 }
