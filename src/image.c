@@ -13,6 +13,7 @@
 #include "net.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,6 +467,21 @@ static int get_opts(const crease_draw_opts *in, crease_draw_opts *o, const char 
     return CREASE_OK;
 }
 
+/* The title of a picture: o->title if given, else the default from fmt. */
+static void make_title(char *buf, size_t len, const crease_draw_opts *o, const char *fmt, ...)
+    CREASE_PRINTF(4, 5);
+static void make_title(char *buf, size_t len, const crease_draw_opts *o, const char *fmt, ...)
+{
+    if (o->title) {
+        snprintf(buf, len, "%s", o->title);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
+}
+
 /* Pixel (x right, y down) of plane point (px, py) in a panel of side s. */
 static double to_px(const crease_regions_opts *r, int s, double x)
 {
@@ -647,10 +663,7 @@ crease_status crease_draw_decision(crease_net *net, const char *path, const crea
         mask_paint(&c, &m, 0, oy, C_DECISION, 1.0);
 
         char title[256];
-        if (o.title)
-            snprintf(title, sizeof title, "%s", o.title);
-        else
-            snprintf(title, sizeof title, "Decision boundary of %s", crease_net_spec(net));
+        make_title(title, sizeof title, &o, "Decision boundary of %s", crease_net_spec(net));
         legend_item items[4];
         int n = 0;
         if (!o.background) {
@@ -840,6 +853,8 @@ static int draw_walk(crease_net *net, const crease_draw_opts *o, const char *who
                      int all_layers, rctx *x, crease_regions_result *res)
 {
     memset(x, 0, sizeof *x);
+    if (!net)
+        return crease__error(CREASE_EINVAL, "%s: net is NULL", who);
     int L = crease_net_layers(net) - 1;
     x->L = L;
     x->s = o->size;
@@ -909,20 +924,11 @@ static void compose_panel(canvas *c, const rctx *x, int i, int ox, int oy, size_
     }
 }
 
-static int check_region_net(crease_net *net, const char *who)
-{
-    if (!net)
-        return crease__error(CREASE_EINVAL, "%s: net is NULL", who);
-    return CREASE_OK;
-}
-
 crease_status crease_draw_regions(crease_net *net, const char *path, const crease_draw_opts *opts)
 {
     static const char who[] = "crease_draw_regions";
     crease_draw_opts o;
     int st = get_opts(opts, &o, path, who, 800);
-    if (!st)
-        st = check_region_net(net, who);
     if (st)
         return st;
     rctx x;
@@ -934,12 +940,9 @@ crease_status crease_draw_regions(crease_net *net, const char *path, const creas
     if (!st) {
         compose_panel(&c, &x, 0, 0, CREASE_DRAW_HEADER, res.regions, o.boundary && x.K <= 2);
         char title[256], b1[32], b2[32];
-        if (o.title)
-            snprintf(title, sizeof title, "%s", o.title);
-        else
-            snprintf(title, sizeof title, "%s linear regions of %s (max %s)",
-                     fmt_count((double)res.regions, b1, sizeof b1), crease_net_spec(net),
-                     fmt_big(res.upper_bound, b2, sizeof b2));
+        make_title(title, sizeof title, &o, "%s linear regions of %s (max %s)",
+                   fmt_count((double)res.regions, b1, sizeof b1), crease_net_spec(net),
+                   fmt_big(res.upper_bound, b2, sizeof b2));
         legend_item items[3] = {
             {LEG_MULTI, C_WHITE, "one colour per region"},
             {LEG_LINE, C_FOLD, "fold lines"},
@@ -959,15 +962,13 @@ crease_status crease_draw_region_layers(crease_net *net, const char *path,
     static const char who[] = "crease_draw_region_layers";
     crease_draw_opts o;
     int st = get_opts(opts, &o, path, who, 480);
-    if (!st)
-        st = check_region_net(net, who);
     if (st)
         return st;
     rctx x;
     crease_regions_result res;
     canvas c = {0, 0, NULL};
     st = draw_walk(net, &o, who, 1, 1, &x, &res);
-    int n = x.count, cols = n < 4 ? n : 4, rows = (n + cols - 1) / cols;
+    int n = x.count, cols = n < 4 ? n : 4, rows = cols ? (n + cols - 1) / cols : 0;
     const int G = CREASE_DRAW_GAP, CAP = CREASE_DRAW_CAPTION, s = o.size;
     if (!st)
         st = canvas_new(&c, cols * s + (cols + 1) * G, CREASE_DRAW_HEADER + rows * (CAP + s + G),
@@ -1001,11 +1002,8 @@ crease_status crease_draw_region_layers(crease_net *net, const char *path,
                 draw_text(&c, ox + s - rw, cy, cs, C_TEXT, right);
         }
         char title[256];
-        if (o.title)
-            snprintf(title, sizeof title, "%s", o.title);
-        else
-            snprintf(title, sizeof title, "How regions multiply, layer by layer: %s",
-                     crease_net_spec(net));
+        make_title(title, sizeof title, &o, "How regions multiply, layer by layer: %s",
+                   crease_net_spec(net));
         legend_item items[3] = {
             {LEG_LINE, C_FOLD, "folds of this layer"},
             {LEG_LINE, C_FOLD_OLD, "earlier folds"},

@@ -837,6 +837,12 @@ START_TEST(test_image_errors)
     /* bad arguments */
     snprintf(p, sizeof p, "%s/x.png", tmpdir);
     ck_assert_int_eq(crease_draw_decision(NULL, p, &o), CREASE_EINVAL);
+    ck_assert_int_eq(crease_draw_regions(NULL, p, &o), CREASE_EINVAL);
+    ck_assert_error_has("crease_draw_regions: net is NULL");
+    ck_assert_int_eq(crease_draw_region_layers(NULL, p, &o), CREASE_EINVAL);
+    ck_assert_error_has("crease_draw_region_layers: net is NULL");
+    ck_assert_int_eq(crease_regions_foreach(NULL, NULL, NULL, NULL, NULL), CREASE_EINVAL);
+    ck_assert_error_has("crease_regions_foreach: net is NULL");
     ck_assert_int_eq(crease_draw_decision(net, NULL, &o), CREASE_EINVAL);
     ck_assert_int_eq(crease_draw_regions(net, "", &o), CREASE_EINVAL);
     o.size = 10;
