@@ -124,6 +124,20 @@ START_TEST(test_device_names)
     ck_assert_int_eq(crease_device_open("cpu:7", &d), CREASE_ENODEV);
     ck_assert_ptr_null(d);
     ck_assert_ptr_nonnull(strstr(crease_last_error(), "cpu:7"));
+    /* an index past the end: the error names the devices there are */
+    for (int i = 0; i < crease_plugin_count(); i++) {
+        const char *b = crease__plugin(i)->p->name;
+        int n = crease__plugin(i)->p->device_count();
+        char name[64], have[160] = "";
+        snprintf(name, sizeof name, "%s:999", b);
+        if (n == 1)
+            snprintf(have, sizeof have, "has 1 device (%s:0)", b);
+        else if (n > 1)
+            snprintf(have, sizeof have, "has %d devices (%s:0 .. %s:%d)", n, b, b, n - 1);
+        ck_assert_int_eq(crease_device_open(name, &d), CREASE_ENODEV);
+        ck_assert_msg(strstr(crease_last_error(), have) != NULL, "\"%s\" lacks \"%s\"",
+                      crease_last_error(), have);
+    }
     ck_assert_int_eq(crease_device_open("foo:0", &d), CREASE_ENODEV);
     ck_assert_ptr_nonnull(strstr(crease_last_error(), "no backend 'foo'"));
     ck_assert_int_eq(crease_device_open("cpu:", &d), CREASE_EINVAL);
