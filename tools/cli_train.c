@@ -209,6 +209,7 @@ typedef struct curve_log {
     FILE *f;
     char *tmp;
     const char *path;
+    int err; /* errno of the first failed write */
 } curve_log;
 
 static int log_open(curve_log *lg, const char *path)
@@ -238,9 +239,11 @@ static void log_row(curve_log *lg, int epoch, double lr, const crease_metrics *m
 {
     if (!lg->f)
         return;
-    fprintf(lg->f, "%d,%.6g,%.6f,%.6f,%.6f,%.3f\n", epoch, lr, m->loss, m->accuracy,
-            m->balanced_accuracy, seconds);
-    fflush(lg->f);
+    if ((fprintf(lg->f, "%d,%.6g,%.6f,%.6f,%.6f,%.3f\n", epoch, lr, m->loss, m->accuracy,
+                 m->balanced_accuracy, seconds) < 0 ||
+         fflush(lg->f) != 0) &&
+        !lg->err)
+        lg->err = errno;
 }
 
 static void log_abort(curve_log *lg)
@@ -257,22 +260,18 @@ static int log_commit(curve_log *lg)
 {
     if (!lg->f)
         return CLI_EXIT_OK;
-    int bad = ferror(lg->f);
-    int e = errno;
-    if (fclose(lg->f) != 0 && !bad) {
-        bad = 1;
+    /* the reason of the first failure: a write, the close or the rename */
+    int e = lg->err ? lg->err : ferror(lg->f) ? EIO : 0;
+    if (fclose(lg->f) != 0 && !e)
         e = errno;
-    }
     lg->f = NULL;
-    if (!bad && rename(lg->tmp, lg->path) != 0) {
-        bad = 1;
+    if (!e && rename(lg->tmp, lg->path) != 0)
         e = errno;
-    }
-    if (bad)
+    if (e)
         unlink(lg->tmp);
     free(lg->tmp);
     lg->tmp = NULL;
-    if (bad)
+    if (e)
         return cli_error("cannot write the log '%s': %s", lg->path, strerror(e));
     return CLI_EXIT_OK;
 }
