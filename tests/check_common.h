@@ -21,7 +21,7 @@
 /* ------------------------------------------------------------- running */
 
 /* The exit status that makes automake's test driver report SKIP; a suite
- * that skips prints why on stdout first, so the log says it. */
+ * that skips prints why first, so that its log says it. */
 #define CK_EXIT_SKIP 77
 
 /* Runs s (each test forked, Check's default) and frees it; the exit status
