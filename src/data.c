@@ -1,6 +1,6 @@
 /* data.c -- host-side labelled data sets: construction, the built-in Baarle
- * border task (a label-mask PNG read with libpng) and "x,y,label" CSV
- * files. */
+ * border task (a grey label-mask PNG, decoded by png_io.c) and "x,y,label"
+ * CSV files. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* newlocale/uselocale */
 #endif
@@ -13,19 +13,11 @@
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The build embeds data/baarle-labels.png (src/baarle_png.c). */
-extern const unsigned char crease__baarle_png[];
-extern const size_t crease__baarle_png_len;
-
 #define CSV_MAX_LABEL ((1 << 20) - 1)
-/* Label masks larger than this are refused before allocating the image. */
-#define PNG_MAX_SIDE 16384
 
 /* ------------------------------------------------------------- objects */
 
@@ -124,137 +116,17 @@ const int *crease_dataset_labels(const crease_dataset *d)
 
 /* -------------------------------------------------------------- Baarle */
 
-struct png_mem {
-    const unsigned char *p;
-    size_t len, pos;
-};
-
-struct png_err {
-    char msg[200];
-};
-
-static void png_mem_read(png_structp png, png_bytep out, size_t n)
-{
-    struct png_mem *m = png_get_io_ptr(png);
-    if (n > m->len - m->pos)
-        png_error(png, "unexpected end of file (truncated PNG)");
-    memcpy(out, m->p + m->pos, n);
-    m->pos += n;
-}
-
-/* libpng must not print or abort: keep the message and jump back. */
-static void png_on_error(png_structp png, png_const_charp msg)
-{
-    struct png_err *e = png_get_error_ptr(png);
-    snprintf(e->msg, sizeof e->msg, "%s", msg ? msg : "unknown libpng error");
-    png_longjmp(png, 1);
-}
-
-static void png_on_warning(png_structp png, png_const_charp msg)
-{
-    (void)png;
-    crease__log(3, "libpng: %s", msg);
-}
-
-/* Decodes a PNG in memory to 8-bit grey (*img malloc'd, w * h bytes).
- * Grey images of any depth are taken as they are (16-bit keeps its high
- * byte, alpha is dropped); colour images are accepted only if every pixel
- * is grey, so a colour map cannot be mistaken for a label mask. */
-static int decode_grey_png(const char *name, const unsigned char *buf, size_t len,
-                           unsigned char **img_out, uint32_t *w_out, uint32_t *h_out)
-{
-    struct png_mem src = {buf, len, 0};
-    struct png_err err;
-    unsigned char *volatile img = NULL;
-    png_bytep *volatile rows = NULL;
-    png_structp png;
-    png_infop info;
-
-    *img_out = NULL;
-    memset(&err, 0, sizeof err);
-    if (len < 8 || png_sig_cmp(buf, 0, 8) != 0)
-        return crease__error(CREASE_EFORMAT, "%s: not a PNG file", name);
-    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, png_on_error, png_on_warning);
-    if (!png)
-        return crease__error(CREASE_ENOMEM, "%s: cannot create a libpng reader", name);
-    info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        return crease__error(CREASE_ENOMEM, "%s: cannot create a libpng reader", name);
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
-        free(img);
-        free(rows);
-        return crease__error(CREASE_EFORMAT, "%s: bad PNG: %s%s", name, err.msg,
-                             strstr(err.msg, "nongray")
-                                 ? " (a colour image; a label mask must be grey: "
-                                   "255 Belgium, 0 Netherlands, other values unlabelled)"
-                                 : "");
-    }
-    png_set_read_fn(png, &src, png_mem_read);
-    png_set_user_limits(png, PNG_MAX_SIDE, PNG_MAX_SIDE);
-    png_read_info(png, info);
-
-    png_uint_32 w, h;
-    int depth, ctype, interlace;
-    png_get_IHDR(png, info, &w, &h, &depth, &ctype, &interlace, NULL, NULL);
-    if (ctype == PNG_COLOR_TYPE_PALETTE)
-        png_set_palette_to_rgb(png);
-    if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8)
-        png_set_expand_gray_1_2_4_to_8(png);
-    if (depth == 16)
-        png_set_strip_16(png);
-    if ((ctype & PNG_COLOR_MASK_ALPHA) || png_get_valid(png, info, PNG_INFO_tRNS))
-        png_set_strip_alpha(png);
-    if (ctype & PNG_COLOR_MASK_COLOR)
-        png_set_rgb_to_gray(png, PNG_ERROR_ACTION_ERROR, -1, -1);
-    png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-    if (png_get_rowbytes(png, info) != w || png_get_channels(png, info) != 1 ||
-        png_get_bit_depth(png, info) != 8)
-        png_error(png, "cannot convert this PNG to 8-bit grey");
-
-    img = malloc((size_t)w * h);
-    rows = malloc((size_t)h * sizeof *rows);
-    if (!img || !rows) {
-        png_destroy_read_struct(&png, &info, NULL);
-        free(img);
-        free(rows);
-        return crease__error(CREASE_ENOMEM, "%s: no memory for a %ux%u image", name,
-                             (unsigned)w, (unsigned)h);
-    }
-    for (png_uint_32 r = 0; r < h; r++)
-        rows[r] = img + (size_t)r * w;
-    png_read_image(png, rows);
-    png_read_end(png, NULL);
-    png_destroy_read_struct(&png, &info, NULL);
-    free(rows);
-    *img_out = img;
-    *w_out = w;
-    *h_out = h;
-    return CREASE_OK;
-}
-
 crease_status crease_dataset_load_baarle(const char *path, crease_dataset **out)
 {
     if (!out)
         return crease__error(CREASE_EINVAL, "crease_dataset_load_baarle: out is NULL");
     *out = NULL;
-    unsigned char *file = NULL, *img = NULL;
-    const unsigned char *buf = crease__baarle_png;
-    size_t len = crease__baarle_png_len;
-    const char *name = "built-in baarle-labels.png";
+    unsigned char *img = NULL;
+    const char *name = path ? path : "built-in baarle-labels.png";
     uint32_t w = 0, h = 0;
-    int rc;
-    if (path) {
-        if ((rc = crease__read_file(path, &file, &len)) < 0)
-            return rc;
-        buf = file;
-        name = path;
-    }
-    rc = decode_grey_png(name, buf, len, &img, &w, &h);
-    free(file);
+    int rc = path ? crease__png_read(path, CREASE__PNG_GREY, &img, &w, &h)
+                  : crease__png_decode(name, crease__baarle_png, crease__baarle_png_len,
+                                       CREASE__PNG_GREY, &img, &w, &h);
     if (rc < 0)
         return rc;
 

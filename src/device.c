@@ -91,10 +91,16 @@ crease_status crease_device_open(const char *name, crease_device **out)
     int index = -1;
     if (all_digits(sel)) {
         long v = strtol(sel, NULL, 10);
-        if (v >= count || strlen(sel) > 6)
-            return crease__error(CREASE_ENODEV, "unknown device '%s': backend %s has %d device%s (%s:0%s)",
-                                 name, lp->p->name, count, count == 1 ? "" : "s", lp->p->name,
-                                 count > 1 ? " .. " : "");
+        if (v >= count || strlen(sel) > 6) {
+            const char *b = lp->p->name;
+            char range[160] = "";
+            if (count == 1)
+                snprintf(range, sizeof range, " (%s:0)", b);
+            else if (count > 1)
+                snprintf(range, sizeof range, " (%s:0 .. %s:%d)", b, b, count - 1);
+            return crease__error(CREASE_ENODEV, "unknown device '%s': backend %s has %d device%s%s", name,
+                                 b, count, count == 1 ? "" : "s", range);
+        }
         index = (int)v;
     } else {
         /* Type matches exactly ("gpu"); otherwise a substring of the vendor,

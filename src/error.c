@@ -87,25 +87,9 @@ void crease__log(int level, const char *fmt, ...)
     va_end(ap);
 }
 
-static int host_set_error(int status, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    crease__verror(status, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-static void host_log(int level, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    crease__vlog(level, fmt, ap);
-    va_end(ap);
-}
-
+/* Plugins report errors and log lines through the core's own functions. */
 const struct crease_host crease__host = {
     sizeof(struct crease_host),
-    host_set_error,
-    host_log,
+    crease__error,
+    crease__log,
 };

@@ -5,23 +5,18 @@
  * Everything is drawn on the host into an 8-bit RGB canvas: filled convex
  * polygons, antialiased lines through coverage masks (the maximum of the
  * coverages, so a fold shared by two cells is not drawn twice as dark), and
- * text in a small built-in bitmap font.  The PNG is encoded into memory and
- * written with crease__write_file_atomic, so no half-written file is ever
- * seen under the final name.
+ * text in a small built-in bitmap font.  png_io.c encodes the PNG into
+ * memory and writes it with crease__write_file_atomic, so no half-written
+ * file is ever seen under the final name.
  */
 #include "config.h"
 #include "net.h"
 
 #include <math.h>
-#include <png.h>
-#include <setjmp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The build embeds data/baarle-labels.png (src/baarle_png.c). */
-extern const unsigned char crease__baarle_png[];
-extern const size_t crease__baarle_png_len;
 
 #define MAX_SIDE 8192
 
@@ -497,178 +492,6 @@ static void draw_header(canvas *c, const char *title, const legend_item *items, 
     fill_rect(c, 0, CREASE_DRAW_HEADER - 1, w, 1, C_RULE);
 }
 
-/* ------------------------------------------------------------- PNG out */
-
-struct png_errbuf {
-    char msg[200];
-};
-
-static void on_png_error(png_structp png, png_const_charp msg)
-{
-    struct png_errbuf *e = png_get_error_ptr(png);
-    snprintf(e->msg, sizeof e->msg, "%s", msg ? msg : "unknown libpng error");
-    png_longjmp(png, 1);
-}
-
-static void on_png_warning(png_structp png, png_const_charp msg)
-{
-    (void)png;
-    crease__log(3, "libpng: %s", msg);
-}
-
-struct membuf {
-    unsigned char *p;
-    size_t len, cap;
-};
-
-static void mem_write(png_structp png, png_bytep data, size_t n)
-{
-    struct membuf *b = png_get_io_ptr(png);
-    if (n > b->cap - b->len) {
-        size_t nc = b->cap ? b->cap : 65536;
-        while (nc - b->len < n)
-            nc *= 2;
-        unsigned char *q = realloc(b->p, nc);
-        if (!q)
-            png_error(png, "out of memory");
-        b->p = q;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-}
-
-static void mem_flush(png_structp png)
-{
-    (void)png;
-}
-
-/* Encodes c as an RGB PNG in memory and writes it to path atomically. */
-static int write_png(const char *path, const canvas *c, const char *title)
-{
-    struct png_errbuf err;
-    struct membuf mb = {NULL, 0, 0};
-    memset(&err, 0, sizeof err);
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &err, on_png_error,
-                                              on_png_warning);
-    if (!png)
-        return crease__error(CREASE_ENOMEM, "%s: cannot create a libpng writer", path);
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_write_struct(&png, NULL);
-        return crease__error(CREASE_ENOMEM, "%s: cannot create a libpng writer", path);
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        free(mb.p);
-        return crease__error(CREASE_ENOMEM, "%s: PNG encoding failed: %s", path, err.msg);
-    }
-    png_set_write_fn(png, &mb, mem_write, mem_flush);
-    png_set_IHDR(png, info, (png_uint_32)c->w, (png_uint_32)c->h, 8, PNG_COLOR_TYPE_RGB,
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    char software[64];
-    snprintf(software, sizeof software, "crease %s", crease_version());
-    png_text txt[2];
-    memset(txt, 0, sizeof txt);
-    txt[0].compression = PNG_TEXT_COMPRESSION_NONE;
-    txt[0].key = (png_charp) "Software";
-    txt[0].text = software;
-    txt[1].compression = PNG_TEXT_COMPRESSION_NONE;
-    txt[1].key = (png_charp) "Title";
-    txt[1].text = (png_charp)(title ? title : "");
-    png_set_text(png, info, txt, 2);
-    png_write_info(png, info);
-    for (int y = 0; y < c->h; y++)
-        png_write_row(png, c->px + (size_t)y * (size_t)c->w * 3);
-    png_write_end(png, info);
-    png_destroy_write_struct(&png, &info);
-    int st = crease__write_file_atomic(path, mb.p, mb.len);
-    free(mb.p);
-    return st;
-}
-
-/* -------------------------------------------------------------- PNG in */
-
-struct memsrc {
-    const unsigned char *p;
-    size_t len, pos;
-};
-
-static void mem_read(png_structp png, png_bytep out, size_t n)
-{
-    struct memsrc *m = png_get_io_ptr(png);
-    if (n > m->len - m->pos)
-        png_error(png, "unexpected end of file (truncated PNG)");
-    memcpy(out, m->p + m->pos, n);
-    m->pos += n;
-}
-
-/* Decodes any PNG to 8-bit RGBA (*img malloc'd, w * h * 4 bytes). */
-static int decode_rgba(const char *name, const unsigned char *buf, size_t len,
-                       unsigned char **img_out, int *w_out, int *h_out)
-{
-    struct memsrc src = {buf, len, 0};
-    struct png_errbuf err;
-    unsigned char *volatile img = NULL;
-    png_bytep *volatile rows = NULL;
-    memset(&err, 0, sizeof err);
-    *img_out = NULL;
-    if (len < 8 || png_sig_cmp(buf, 0, 8) != 0)
-        return crease__error(CREASE_EFORMAT, "%s: not a PNG file", name);
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, on_png_error,
-                                             on_png_warning);
-    if (!png)
-        return crease__error(CREASE_ENOMEM, "%s: cannot create a libpng reader", name);
-    png_infop info = png_create_info_struct(png);
-    if (!info) {
-        png_destroy_read_struct(&png, NULL, NULL);
-        return crease__error(CREASE_ENOMEM, "%s: cannot create a libpng reader", name);
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        png_destroy_read_struct(&png, &info, NULL);
-        free(img);
-        free(rows);
-        return crease__error(CREASE_EFORMAT, "%s: bad PNG: %s", name, err.msg);
-    }
-    png_set_read_fn(png, &src, mem_read);
-    png_set_user_limits(png, MAX_SIDE, MAX_SIDE);
-    png_read_info(png, info);
-    png_uint_32 w, h;
-    int depth, ctype, interlace;
-    png_get_IHDR(png, info, &w, &h, &depth, &ctype, &interlace, NULL, NULL);
-    if (ctype == PNG_COLOR_TYPE_PALETTE)
-        png_set_palette_to_rgb(png);
-    if (ctype == PNG_COLOR_TYPE_GRAY && depth < 8)
-        png_set_expand_gray_1_2_4_to_8(png);
-    if (png_get_valid(png, info, PNG_INFO_tRNS))
-        png_set_tRNS_to_alpha(png);
-    if (depth == 16)
-        png_set_strip_16(png);
-    if (!(ctype & PNG_COLOR_MASK_COLOR))
-        png_set_gray_to_rgb(png);
-    if (!(ctype & PNG_COLOR_MASK_ALPHA) && !png_get_valid(png, info, PNG_INFO_tRNS))
-        png_set_filler(png, 0xff, PNG_FILLER_AFTER);
-    png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-    if (png_get_channels(png, info) != 4 || png_get_bit_depth(png, info) != 8 ||
-        png_get_rowbytes(png, info) != (size_t)w * 4)
-        png_error(png, "cannot convert this PNG to 8-bit RGBA");
-    img = malloc((size_t)w * h * 4);
-    rows = malloc((size_t)h * sizeof *rows);
-    if (!img || !rows)
-        png_error(png, "out of memory");
-    for (png_uint_32 r = 0; r < h; r++)
-        rows[r] = img + (size_t)r * w * 4;
-    png_read_image(png, rows);
-    png_read_end(png, NULL);
-    png_destroy_read_struct(&png, &info, NULL);
-    free(rows);
-    *img_out = img;
-    *w_out = (int)w;
-    *h_out = (int)h;
-    return CREASE_OK;
-}
-
 /* ------------------------------------------------------------- options */
 
 void crease_draw_opts_default(crease_draw_opts *o)
@@ -699,6 +522,21 @@ static int get_opts(const crease_draw_opts *in, crease_draw_opts *o, const char 
         return crease__error(CREASE_EINVAL, "%s: the domain [%g, %g] x [%g, %g] is empty or "
                              "not finite", who, r->xmin, r->xmax, r->ymin, r->ymax);
     return CREASE_OK;
+}
+
+/* The title of a picture: o->title if given, else the default from fmt. */
+static void make_title(char *buf, size_t len, const crease_draw_opts *o, const char *fmt, ...)
+    CREASE_PRINTF(4, 5);
+static void make_title(char *buf, size_t len, const crease_draw_opts *o, const char *fmt, ...)
+{
+    if (o->title) {
+        snprintf(buf, len, "%s", o->title);
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, len, fmt, ap);
+    va_end(ap);
 }
 
 /* Pixel (x right, y down) of plane point (px, py) in a panel of side s. */
@@ -737,10 +575,10 @@ static rgb sample_rgba(const unsigned char *img, int w, int h, int s, int i, int
 }
 
 /* The built-in label mask in map colours, as RGBA. */
-static int label_mask_rgba(unsigned char **img, int *w, int *h)
+static int label_mask_rgba(unsigned char **img, uint32_t *w, uint32_t *h)
 {
-    int st = decode_rgba("built-in baarle-labels.png", crease__baarle_png, crease__baarle_png_len,
-                         img, w, h);
+    int st = crease__png_decode("built-in baarle-labels.png", crease__baarle_png,
+                                crease__baarle_png_len, CREASE__PNG_RGBA, img, w, h);
     if (st)
         return st;
     for (size_t i = 0; i < (size_t)*w * (size_t)*h; i++) {
@@ -843,7 +681,7 @@ crease_status crease_draw_decision(crease_net *net, const char *path, const crea
                              "plane needs 2", who, crease_net_spec(net), crease_net_inputs(net));
     const int s = o.size, K = crease_net_outputs(net);
     unsigned char *bg = NULL, *cls = NULL;
-    int bw = 0, bh = 0;
+    uint32_t bw = 0, bh = 0;
     float *f = NULL;
     canvas c = {0, 0, NULL};
     mask m = {0, 0, NULL};
@@ -854,15 +692,9 @@ crease_status crease_draw_decision(crease_net *net, const char *path, const crea
     if (plain && crease_dataset_dim(o.points) != 2)
         return crease__error(CREASE_EINVAL, "%s: the points have %d features; a picture of the "
                              "plane needs 2", who, crease_dataset_dim(o.points));
-    st = o.background || plain ? 0 : label_mask_rgba(&bg, &bw, &bh);
-    if (o.background) {
-        unsigned char *file = NULL;
-        size_t len = 0;
-        st = crease__read_file(o.background, &file, &len);
-        if (!st)
-            st = decode_rgba(o.background, file, len, &bg, &bw, &bh);
-        free(file);
-    }
+    st = o.background ? crease__png_read(o.background, CREASE__PNG_RGBA, &bg, &bw, &bh)
+         : plain      ? 0
+                      : label_mask_rgba(&bg, &bw, &bh);
     if (!st) {
         f = malloc((size_t)s * (size_t)s * sizeof *f);
         cls = malloc((size_t)s * (size_t)s);
@@ -886,7 +718,7 @@ crease_status crease_draw_decision(crease_net *net, const char *path, const crea
                     blend(&c, i, oy + j, series_col[cls[k] % 8], 0.16);
                     continue;
                 }
-                rgb p = sample_rgba(bg, bw, bh, s, i, j);
+                rgb p = sample_rgba(bg, (int)bw, (int)bh, s, i, j);
                 blend(&c, i, oy + j, p, 1.0);
                 if (K <= 2) {
                     /* predicted class 1: a warm wash; yellow Belgium turns
@@ -902,10 +734,7 @@ crease_status crease_draw_decision(crease_net *net, const char *path, const crea
         size_t drawn = plain ? draw_points(&c, o.points, &o.regions, s, oy) : 0;
 
         char title[256];
-        if (o.title)
-            snprintf(title, sizeof title, "%s", o.title);
-        else
-            snprintf(title, sizeof title, "Decision boundary of %s", crease_net_spec(net));
+        make_title(title, sizeof title, &o, "Decision boundary of %s", crease_net_spec(net));
         legend_item items[8];
         int n = 0;
         char cnames[4][24], pts[64];
@@ -934,7 +763,7 @@ crease_status crease_draw_decision(crease_net *net, const char *path, const crea
         if (!plain)
             items[n++] = (legend_item){LEG_LINE, C_DECISION, "decision boundary"};
         draw_header(&c, title, items, n);
-        st = write_png(path, &c, title);
+        st = crease__png_write_rgb(path, c.px, c.w, c.h, title);
     }
     free(bg);
     free(cls);
@@ -1109,6 +938,8 @@ static int draw_walk(crease_net *net, const crease_draw_opts *o, const char *who
                      int all_layers, rctx *x, crease_regions_result *res)
 {
     memset(x, 0, sizeof *x);
+    if (!net)
+        return crease__error(CREASE_EINVAL, "%s: net is NULL", who);
     int L = crease_net_layers(net) - 1;
     x->L = L;
     x->s = o->size;
@@ -1178,20 +1009,11 @@ static void compose_panel(canvas *c, const rctx *x, int i, int ox, int oy, size_
     }
 }
 
-static int check_region_net(crease_net *net, const char *who)
-{
-    if (!net)
-        return crease__error(CREASE_EINVAL, "%s: net is NULL", who);
-    return CREASE_OK;
-}
-
 crease_status crease_draw_regions(crease_net *net, const char *path, const crease_draw_opts *opts)
 {
     static const char who[] = "crease_draw_regions";
     crease_draw_opts o;
     int st = get_opts(opts, &o, path, who, 800);
-    if (!st)
-        st = check_region_net(net, who);
     if (st)
         return st;
     rctx x;
@@ -1203,19 +1025,16 @@ crease_status crease_draw_regions(crease_net *net, const char *path, const creas
     if (!st) {
         compose_panel(&c, &x, 0, 0, CREASE_DRAW_HEADER, res.regions, o.boundary && x.K <= 2);
         char title[256], b1[32], b2[32];
-        if (o.title)
-            snprintf(title, sizeof title, "%s", o.title);
-        else
-            snprintf(title, sizeof title, "%s linear regions of %s (max %s)",
-                     fmt_count((double)res.regions, b1, sizeof b1), crease_net_spec(net),
-                     fmt_big(res.upper_bound, b2, sizeof b2));
+        make_title(title, sizeof title, &o, "%s linear regions of %s (max %s)",
+                   fmt_count((double)res.regions, b1, sizeof b1), crease_net_spec(net),
+                   fmt_big(res.upper_bound, b2, sizeof b2));
         legend_item items[3] = {
             {LEG_MULTI, C_WHITE, "one colour per region"},
             {LEG_LINE, C_FOLD, "fold lines"},
             {LEG_LINE, C_BOUNDARY, "decision boundary"},
         };
         draw_header(&c, title, items, o.boundary && x.K <= 2 ? 3 : 2);
-        st = write_png(path, &c, title);
+        st = crease__png_write_rgb(path, c.px, c.w, c.h, title);
     }
     rctx_free(&x);
     free(c.px);
@@ -1228,15 +1047,13 @@ crease_status crease_draw_region_layers(crease_net *net, const char *path,
     static const char who[] = "crease_draw_region_layers";
     crease_draw_opts o;
     int st = get_opts(opts, &o, path, who, 480);
-    if (!st)
-        st = check_region_net(net, who);
     if (st)
         return st;
     rctx x;
     crease_regions_result res;
     canvas c = {0, 0, NULL};
     st = draw_walk(net, &o, who, 1, 1, &x, &res);
-    int n = x.count, cols = n < 4 ? n : 4, rows = (n + cols - 1) / cols;
+    int n = x.count, cols = n < 4 ? n : 4, rows = cols ? (n + cols - 1) / cols : 0;
     const int G = CREASE_DRAW_GAP, CAP = CREASE_DRAW_CAPTION, s = o.size;
     if (!st)
         st = canvas_new(&c, cols * s + (cols + 1) * G, CREASE_DRAW_HEADER + rows * (CAP + s + G),
@@ -1270,18 +1087,15 @@ crease_status crease_draw_region_layers(crease_net *net, const char *path,
                 draw_text(&c, ox + s - rw, cy, cs, C_TEXT, right);
         }
         char title[256];
-        if (o.title)
-            snprintf(title, sizeof title, "%s", o.title);
-        else
-            snprintf(title, sizeof title, "How regions multiply, layer by layer: %s",
-                     crease_net_spec(net));
+        make_title(title, sizeof title, &o, "How regions multiply, layer by layer: %s",
+                   crease_net_spec(net));
         legend_item items[3] = {
             {LEG_LINE, C_FOLD, "folds of this layer"},
             {LEG_LINE, C_FOLD_OLD, "earlier folds"},
             {LEG_LINE, C_BOUNDARY, "decision boundary"},
         };
         draw_header(&c, title, items, o.boundary && x.K <= 2 ? 3 : 2);
-        st = write_png(path, &c, title);
+        st = crease__png_write_rgb(path, c.px, c.w, c.h, title);
     }
     rctx_free(&x);
     free(c.px);
@@ -1468,7 +1282,7 @@ crease_status crease_draw_curves(const char *path, int count, const crease_curve
         }
         const char *title = o.title ? o.title : "Training curves";
         draw_header(&c, title, items, count);
-        st = write_png(path, &c, title);
+        st = crease__png_write_rgb(path, c.px, c.w, c.h, title);
     }
     free(c.px);
     free(m.a);

@@ -88,4 +88,23 @@ int crease__write_file_atomic(const char *path, const void *data, size_t len);
 int crease__read_file(const char *path, unsigned char **out, size_t *len);
 double crease__now(void); /* monotonic seconds */
 
+/* ---- PNG (png_io.c) ---- */
+/* The build embeds data/baarle-labels.png (src/baarle_png.c). */
+extern const unsigned char crease__baarle_png[];
+extern const size_t crease__baarle_png_len;
+enum { CREASE__PNG_GREY = 1, CREASE__PNG_RGBA = 4 };
+/* Decodes the PNG in buf[0..len) (called `name` in errors) to 8-bit
+ * pixels, row-major, *img malloc'd: CREASE__PNG_GREY gives w * h grey
+ * bytes (16 bits keep the high byte, alpha is dropped, a colour image is
+ * refused unless every pixel is grey, so a colour map cannot pass for a
+ * label mask); CREASE__PNG_RGBA gives w * h * 4 bytes of any PNG. */
+int crease__png_decode(const char *name, const unsigned char *buf, size_t len, int fmt,
+                       unsigned char **img, uint32_t *w, uint32_t *h);
+/* The same for the file at path. */
+int crease__png_read(const char *path, int fmt, unsigned char **img, uint32_t *w, uint32_t *h);
+/* Encodes w x h RGB pixels (3 bytes each, row-major) as a PNG with a Title
+ * text chunk and writes it to path with crease__write_file_atomic. */
+int crease__png_write_rgb(const char *path, const unsigned char *px, int w, int h,
+                          const char *title);
+
 #endif

@@ -117,6 +117,7 @@ void crease_net_free(crease_net *n)
     }
     n->ops->buf_free(n->ctx, n->loss_sum);
     n->ops->buf_free(n->ctx, n->conf);
+    free(n->metrics_host);
     free(n);
 }
 
@@ -212,7 +213,9 @@ crease_status crease_net_new(crease_device *dev, const char *spec, const crease_
     crease_rng rng;
     crease__rng_seed(&rng, o.seed);
     int K = crease__net_classes(n);
-    st = alloc_floats(n, 1, &n->loss_sum);
+    n->metrics_host = malloc((1 + (size_t)K * (size_t)K) * sizeof(float));
+    if (!n->metrics_host) st = crease__error(CREASE_ENOMEM, "out of memory for the metrics of %d classes", K);
+    if (!st) st = alloc_floats(n, 1, &n->loss_sum);
     if (!st) st = alloc_floats(n, (size_t)K * (size_t)K, &n->conf);
     for (int l = 0; l < n->nlayers && !st; l++) {
         int in = n->width[l], ow = n->width[l + 1];
@@ -364,9 +367,7 @@ int crease__net_metrics_reset(struct crease_net *n)
 int crease__net_metrics_read(struct crease_net *n, crease_metrics *m)
 {
     int K = crease__net_classes(n);
-    float buf[1 + 64 * 64];
-    float *h = K <= 64 ? buf : malloc((1 + (size_t)K * (size_t)K) * sizeof(float));
-    if (!h) return crease__error(CREASE_ENOMEM, "out of memory");
+    float *h = n->metrics_host;
     int st = n->ops->buf_read(n->ctx, n->loss_sum, 0, sizeof(float), h);
     if (!st) st = n->ops->buf_read(n->ctx, n->conf, 0, (size_t)K * (size_t)K * sizeof(float), h + 1);
     if (!st) {
@@ -387,7 +388,6 @@ int crease__net_metrics_read(struct crease_net *n, crease_metrics *m)
         m->accuracy = total > 0 ? correct / total : 0.0;
         m->balanced_accuracy = present ? recall / present : 0.0;
     }
-    if (h != buf) free(h);
     return st;
 }
 

@@ -35,6 +35,9 @@ struct crease_net {
     crease_buf *gb[CREASE_MAX_LAYERS];  /* bias gradients */
     crease_buf *loss_sum;               /* [0]: sum of the losses since the last reset */
     crease_buf *conf;                   /* K x K confusion counts since the last reset */
+    float *metrics_host;                /* 1 + K x K: loss_sum and conf read back to the
+                                           host; allocated with the net, so a progress
+                                           report inside an epoch allocates nothing */
 };
 
 /* Classes K of the confusion matrix for this net's output. */

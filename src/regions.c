@@ -678,6 +678,19 @@ static int check_opts(const crease_regions_opts *o, const char *who)
     return CREASE_OK;
 }
 
+/* Checks the net and the options; NULL options are the defaults, put in
+ * *def and *opts made to point at them. */
+static int check_args(const crease_net *net, const crease_regions_opts **opts,
+                      crease_regions_opts *def, const char *who)
+{
+    if (!*opts) {
+        crease_regions_opts_default(def);
+        *opts = def;
+    }
+    int st = check_net(net, who);
+    return st ? st : check_opts(*opts, who);
+}
+
 /* Host copies of the weights in double, transposed (in x out). */
 static int load_weights(const crease_net *net, double **wt, double **bias)
 {
@@ -712,6 +725,15 @@ static int load_weights(const crease_net *net, double **wt, double **bias)
     return st;
 }
 
+/* Frees what load_weights allocated (or began to). */
+static void free_weights(const crease_net *net, double **wt, double **bias)
+{
+    for (int l = 0; l < net->nlayers; l++) {
+        free(wt[l]);
+        free(bias[l]);
+    }
+}
+
 static void fill_bounds(const crease_net *net, crease_regions_result *r)
 {
     int act = net->nlayers > 1 ? net->act : CREASE_ACT_RELU;
@@ -734,19 +756,13 @@ static void fill_bounds(const crease_net *net, crease_regions_result *r)
     }
 }
 
-crease_status crease_regions_foreach(crease_net *net, const crease_regions_opts *opts,
-                                     crease_region_fn fn, void *user,
-                                     crease_regions_result *out)
+/* crease_regions_foreach, with `who` (the public function called) named
+ * in errors. */
+static int walk_regions(const char *who, crease_net *net, const crease_regions_opts *opts,
+                        crease_region_fn fn, void *user, crease_regions_result *out)
 {
-    static const char who[] = "crease_regions_count";
     crease_regions_opts def;
-    if (!opts) {
-        crease_regions_opts_default(&def);
-        opts = &def;
-    }
-    int st = check_net(net, who);
-    if (!st)
-        st = check_opts(opts, who);
+    int st = check_args(net, &opts, &def, who);
     if (st)
         return st;
 
@@ -839,13 +855,17 @@ crease_status crease_regions_foreach(crease_net *net, const crease_regions_opts 
         level_free(&w->lv[l]);
         pset_free(&w->sets[l]);
     }
-    for (int l = 0; l < net->nlayers; l++) {
-        free(w->wt[l]);
-        free(w->bias[l]);
-    }
+    free_weights(net, w->wt, w->bias);
     free(w->outa);
     free(w);
     return st;
+}
+
+crease_status crease_regions_foreach(crease_net *net, const crease_regions_opts *opts,
+                                     crease_region_fn fn, void *user,
+                                     crease_regions_result *out)
+{
+    return walk_regions("crease_regions_foreach", net, opts, fn, user, out);
 }
 
 crease_status crease_regions_count(crease_net *net, const crease_regions_opts *opts,
@@ -853,7 +873,7 @@ crease_status crease_regions_count(crease_net *net, const crease_regions_opts *o
 {
     if (!out)
         return crease__error(CREASE_EINVAL, "crease_regions_count: out is NULL");
-    return crease_regions_foreach(net, opts, NULL, NULL, out);
+    return walk_regions("crease_regions_count", net, opts, NULL, NULL, out);
 }
 
 /* ------------------------------------------------------- grid sample */
@@ -863,13 +883,7 @@ crease_status crease_regions_sample(crease_net *net, const crease_regions_opts *
 {
     static const char who[] = "crease_regions_sample";
     crease_regions_opts def;
-    if (!opts) {
-        crease_regions_opts_default(&def);
-        opts = &def;
-    }
-    int st = check_net(net, who);
-    if (!st)
-        st = check_opts(opts, who);
+    int st = check_args(net, &opts, &def, who);
     if (st)
         return st;
     if (n < 1 || n > 65536 || !patterns)
@@ -931,10 +945,7 @@ crease_status crease_regions_sample(crease_net *net, const crease_regions_opts *
         patterns[0] = 1;
     for (int l = 0; l < L; l++)
         pset_free(&sets[l]);
-    for (int l = 0; l < net->nlayers; l++) {
-        free(wt[l]);
-        free(bias[l]);
-    }
+    free_weights(net, wt, bias);
     free(h);
     free(z);
     free(bits);

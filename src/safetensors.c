@@ -283,6 +283,17 @@ static int jpeek(jp *j)
     return j->pos < j->len ? j->s[j->pos] : -1;
 }
 
+/* After an item of an array or object: 1 past a ',' (another item
+ * follows), 0 past `close`, -1 (failed, `what` expected) otherwise. */
+static int jnext(jp *j, char close, const char *what)
+{
+    if (jpeek(j) == ',') {
+        j->pos++;
+        return 1;
+    }
+    return jexpect(j, close, what) < 0 ? -1 : 0;
+}
+
 static int jhex4(jp *j, size_t at, uint32_t *out)
 {
     uint32_t v = 0;
@@ -451,12 +462,9 @@ static int jshape(jp *j, int64_t *shape, int *ndim)
         if (juint(j, &v, "shape") < 0)
             return -1;
         shape[(*ndim)++] = (int64_t)v;
-        int c = jpeek(j);
-        if (c == ',') {
-            j->pos++;
-            continue;
-        }
-        return jexpect(j, ']', "',' or ']' in shape");
+        int more = jnext(j, ']', "',' or ']' in shape");
+        if (more <= 0)
+            return more;
     }
 }
 
@@ -543,14 +551,11 @@ static int jtensor(jp *j, struct st_entry *e)
             free(key);
             return -1;
         }
-        int c = jpeek(j);
-        if (c == ',') {
-            j->pos++;
-            continue;
-        }
-        if (jexpect(j, '}', "',' or '}' in tensor info") < 0)
+        int more = jnext(j, '}', "',' or '}' in tensor info");
+        if (more < 0)
             return -1;
-        break;
+        if (!more)
+            break;
     }
     if (!have_dtype)
         return jfail(j, "missing \"dtype\"");
@@ -624,12 +629,9 @@ static int jmeta(jp *j, crease_st_file *f)
             }
         if (meta_push(j, f, k, v) < 0)
             return -1;
-        int c = jpeek(j);
-        if (c == ',') {
-            j->pos++;
-            continue;
-        }
-        return jexpect(j, '}', "',' or '}' in __metadata__");
+        int more = jnext(j, '}', "',' or '}' in __metadata__");
+        if (more <= 0)
+            return more;
     }
 }
 
@@ -680,14 +682,11 @@ static int jheader(jp *j, crease_st_file *f)
                     return -1;
                 j->ctx = NULL;
             }
-            int c = jpeek(j);
-            if (c == ',') {
-                j->pos++;
-                continue;
-            }
-            if (jexpect(j, '}', "',' or '}'") < 0)
+            int more = jnext(j, '}', "',' or '}'");
+            if (more < 0)
                 return -1;
-            break;
+            if (!more)
+                break;
         }
     }
     jws(j);

@@ -37,11 +37,12 @@ int crease__read_file(const char *path, unsigned char **out, size_t *len)
         return crease__error(CREASE_ENOMEM, "%s: cannot allocate %zu bytes", path, n + 1);
     }
     size_t got = fread(buf, 1, n, f);
-    int err = ferror(f);
+    int err = ferror(f) ? errno : 0;
     fclose(f);
     if (err || got != n) {
         free(buf);
-        return crease__error(CREASE_EIO, "%s: read error", path);
+        return crease__error(CREASE_EIO, "%s: read error: %s", path,
+                             err ? strerror(err) : "the file changed size while being read");
     }
     buf[n] = 0;
     *out = buf;
@@ -82,14 +83,18 @@ int crease__write_file_atomic(const char *path, const void *data, size_t len)
      * file the user creates. */
     mode_t um = umask(0);
     umask(um);
-    if (fchmod(fd, 0666 & ~um) != 0 || fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
+    int e = 0;
+    if (fchmod(fd, 0666 & ~um) != 0 || fsync(fd) != 0)
+        e = errno;
+    if (close(fd) != 0 && !e) /* closed in any case: no descriptor leaks */
+        e = errno;
+    if (e) {
         unlink(tmp);
         free(tmp);
         return crease__error(CREASE_EIO, "%s: cannot finish writing: %s", path, strerror(e));
     }
     if (rename(tmp, path) != 0) {
-        int e = errno;
+        e = errno;
         unlink(tmp);
         free(tmp);
         return crease__error(CREASE_EIO, "%s: cannot rename the temporary file into place: %s",

@@ -27,6 +27,8 @@
 
 #include <crease.h>
 
+#include "check_common.h"
+
 static const char *cli;    /* $CREASE_CLI */
 static char tmpdir[256];   /* made by main, removed at the end */
 
@@ -1152,27 +1154,6 @@ END_TEST
 
 /* ------------------------------------------------------------ main */
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        char p[1024];
-        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-        struct stat sb;
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-            remove_tree(p);
-        else
-            unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 static Suite *cli_suite(void)
 {
     Suite *s = suite_create("cli");
@@ -1222,7 +1203,7 @@ int main(void)
     cli = getenv("CREASE_CLI");
     if (!cli || !*cli) {
         fprintf(stderr, "check_cli: set CREASE_CLI to the crease binary (make check does)\n");
-        return 77;
+        return CK_EXIT_SKIP;
     }
     if (access(cli, X_OK) != 0) {
         fprintf(stderr, "check_cli: %s is not executable: %s\n", cli, strerror(errno));
@@ -1235,10 +1216,7 @@ int main(void)
         return 1;
     }
 
-    SRunner *sr = srunner_create(cli_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    remove_tree(tmpdir);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    int status = ck_run(cli_suite());
+    ck_remove_tree(tmpdir);
+    return status;
 }

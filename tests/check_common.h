@@ -1,18 +1,167 @@
-/* check_common.h -- small helpers shared by the Check suites: a seeded RNG,
- * error measures, guarded device buffers, and opening every device of
- * every loaded plugin.  Everything is static inline so a suite uses what it
- * needs.  Include after <check.h> and "internal.h". */
+/* check_common.h -- small helpers shared by the Check suites: running a
+ * suite, temporary files and directories, a seeded RNG, error measures,
+ * guarded device buffers, and opening every device of every loaded plugin.
+ * Everything is static inline so a suite uses what it needs. */
 #ifndef CREASE_CHECK_COMMON_H
 #define CREASE_CHECK_COMMON_H
 
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal.h"
+
+/* ------------------------------------------------------------- running */
+
+/* The exit status that makes automake's test driver report SKIP; a suite
+ * that skips prints why first, so that its log says it. */
+#define CK_EXIT_SKIP 77
+
+/* Runs s (each test forked, Check's default) and frees it; the exit status
+ * of the program: 0 if every test passed, else 1. */
+static inline int ck_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* Adds the test case `name` to s with the tests (NULL-terminated), each
+ * run between setup and teardown (a checked fixture: in the forked test
+ * process; NULL for none), within timeout seconds (0: Check's default,
+ * which make check sets with $CK_DEFAULT_TIMEOUT). */
+static inline TCase *ck_add_tcase(Suite *s, const char *name, void (*setup)(void),
+                                  void (*teardown)(void), double timeout,
+                                  const TTest *const *tests)
+{
+    TCase *tc = tcase_create(name);
+    if (setup || teardown)
+        tcase_add_checked_fixture(tc, setup, teardown);
+    if (timeout > 0)
+        tcase_set_timeout(tc, timeout);
+    for (int i = 0; tests[i]; i++)
+        tcase_add_test(tc, tests[i]);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
+/* The tests given, as the NULL-terminated list ck_add_tcase takes. */
+#define CK_TESTS(...) ((const TTest *const[]){__VA_ARGS__, NULL})
+
+/* main() of a suite `name` with one test case, "core", of the tests
+ * listed after the fixture and the timeout (as ck_add_tcase takes them). */
+#define CK_MAIN(name, setup, teardown, timeout, ...)                                   \
+    int main(void)                                                                     \
+    {                                                                                  \
+        Suite *s_ = suite_create(name);                                                \
+        ck_add_tcase(s_, "core", setup, teardown, timeout, CK_TESTS(__VA_ARGS__));     \
+        return ck_run(s_);                                                             \
+    }
+
+/* Fails unless the thread's last error mentions `what`. */
+static inline void ck_assert_error_has(const char *what)
+{
+    const char *e = crease_last_error();
+    ck_assert_msg(strstr(e, what) != NULL, "last error \"%s\" lacks \"%s\"", e, what);
+}
+
+/* Every stride-th point of d, as a new data set (its dimension and
+ * classes). */
+static inline crease_dataset *ck_dataset_every(const crease_dataset *d, size_t stride)
+{
+    int dim = crease_dataset_dim(d);
+    size_t n = crease_dataset_size(d) / stride;
+    float *x = malloc((n ? n : 1) * (size_t)dim * sizeof(float));
+    int *y = malloc((n ? n : 1) * sizeof(int));
+    ck_assert(x && y);
+    for (size_t i = 0; i < n; i++) {
+        memcpy(x + (size_t)dim * i, crease_dataset_x(d) + (size_t)dim * i * stride,
+               (size_t)dim * sizeof(float));
+        y[i] = crease_dataset_labels(d)[i * stride];
+    }
+    crease_dataset *sub = NULL;
+    ck_assert_int_eq(crease_dataset_new(n, dim, crease_dataset_classes(d), x, y, &sub),
+                     CREASE_OK);
+    free(x);
+    free(y);
+    return sub;
+}
+
+/* --------------------------------------------------------------- files */
+
+/* Makes a new directory $TMPDIR/PREFIX-XXXXXX (/tmp if TMPDIR is unset or
+ * empty) and writes its name into buf; NULL (errno set) if it cannot. */
+static inline char *ck_make_tmpdir(char *buf, size_t cap, const char *prefix)
+{
+    const char *t = getenv("TMPDIR");
+    int n = snprintf(buf, cap, "%s/%s-XXXXXX", t && *t ? t : "/tmp", prefix);
+    if (n < 0 || (size_t)n >= cap) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    return mkdtemp(buf);
+}
+
+/* Removes path: a file, or a directory with everything in it. */
+static inline void ck_remove_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (!S_ISDIR(sb.st_mode)) {
+        unlink(path);
+        return;
+    }
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            size_t n = strlen(path) + strlen(e->d_name) + 2;
+            char *sub = malloc(n);
+            if (!sub)
+                continue;
+            snprintf(sub, n, "%s/%s", path, e->d_name);
+            ck_remove_tree(sub);
+            free(sub);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+/* The whole file at path, malloc'd, NUL-terminated (not counted in *len,
+ * which may be NULL); fails the test if it cannot be read. */
+static inline unsigned char *ck_slurp(const char *path, size_t *len)
+{
+    unsigned char *buf = NULL;
+    size_t n = 0;
+    int st = crease__read_file(path, &buf, &n);
+    ck_assert_msg(st == CREASE_OK, "cannot read %s: %s", path, crease_last_error());
+    if (len)
+        *len = n;
+    return buf;
+}
+
+/* Writes len bytes to path (created or truncated); fails the test if it
+ * cannot. */
+static inline void ck_write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot create %s: %s", path, strerror(errno));
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
 
 /* ---------------------------------------------------------------- RNG */
 
@@ -64,6 +213,47 @@ static inline double *ck_alloc_doubles(size_t n)
     double *p = malloc((n ? n : 1) * sizeof *p);
     ck_assert_ptr_nonnull(p);
     return p;
+}
+
+/* A seeded generator, as a value. */
+static inline ck_rng ck_rng_new(uint64_t seed)
+{
+    ck_rng r;
+    ck_rng_seed(&r, seed);
+    return r;
+}
+
+/* The host arrays of one test case, freed together by ck_scratch_free;
+ * start with ck_scratch sc = {0}. */
+#define CK_SCRATCH_MAX 16
+typedef struct ck_scratch {
+    void *p[CK_SCRATCH_MAX];
+    int n;
+} ck_scratch;
+
+static inline void *ck_scratch_alloc(ck_scratch *s, size_t bytes)
+{
+    ck_assert_msg(s->n < CK_SCRATCH_MAX, "more than %d scratch arrays", CK_SCRATCH_MAX);
+    void *p = malloc(bytes ? bytes : 1);
+    ck_assert_ptr_nonnull(p);
+    s->p[s->n++] = p;
+    return p;
+}
+
+static inline float *ck_scratch_floats(ck_scratch *s, size_t n)
+{
+    return ck_scratch_alloc(s, n * sizeof(float));
+}
+
+static inline double *ck_scratch_doubles(ck_scratch *s, size_t n)
+{
+    return ck_scratch_alloc(s, n * sizeof(double));
+}
+
+static inline void ck_scratch_free(ck_scratch *s)
+{
+    while (s->n > 0)
+        free(s->p[--s->n]);
 }
 
 /* ----------------------------------------------------------- measures */

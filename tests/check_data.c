@@ -15,6 +15,8 @@
 
 #include "internal.h"
 
+#include "check_common.h"
+
 static char tmpdir[4096];
 
 /* Writes len bytes to tmpdir/name; returns the path (static buffer). */
@@ -22,10 +24,7 @@ static const char *write_tmp(const char *name, const void *data, size_t len)
 {
     static char path[8192];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
-    FILE *f = fopen(path, "wb");
-    ck_assert_msg(f != NULL, "cannot create %s: %s", path, strerror(errno));
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
+    ck_write_file(path, data, len);
     return path;
 }
 
@@ -34,27 +33,18 @@ static const char *write_tmp_str(const char *name, const char *text)
     return write_tmp(name, text, strlen(text));
 }
 
-/* Reads a whole file into a malloc'd buffer. */
-static unsigned char *slurp(const char *path, size_t *len)
+/* A loader given a file that does not exist: CREASE_EIO, no data set, and
+ * an error that names the file and the reason. */
+static void check_missing_file(crease_status (*load)(const char *, crease_dataset **),
+                               const char *name)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s: %s", path, strerror(errno));
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert(n >= 0);
-    rewind(f);
-    unsigned char *b = malloc((size_t)n + 1);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_uint_eq(fread(b, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
-static void assert_error_has(const char *what)
-{
-    const char *e = crease_last_error();
-    ck_assert_msg(strstr(e, what) != NULL, "last error \"%s\" lacks \"%s\"", e, what);
+    crease_dataset *d = (crease_dataset *)&d;
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+    ck_assert_int_eq(load(path, &d), CREASE_EIO);
+    ck_assert_ptr_null(d);
+    ck_assert_error_has(name);
+    ck_assert_error_has(strerror(ENOENT));
 }
 
 /* ------------------------------------------------------ crease_dataset_new */
@@ -93,13 +83,13 @@ START_TEST(test_new_rejects)
     ck_assert_int_eq(crease_dataset_new(2, 2, 2, x, NULL, &d), CREASE_EINVAL);
     ck_assert_int_eq(crease_dataset_new(2, 2, 2, x, lab, NULL), CREASE_EINVAL);
     ck_assert_int_eq(crease_dataset_new(2, 2, 1, x, lab, &d), CREASE_EINVAL);
-    assert_error_has("label 1 of point 1");
+    ck_assert_error_has("label 1 of point 1");
     lab[1] = -2;
     ck_assert_int_eq(crease_dataset_new(2, 2, 2, x, lab, &d), CREASE_EINVAL);
     lab[1] = 1;
     x[3] = NAN;
     ck_assert_int_eq(crease_dataset_new(2, 2, 2, x, lab, &d), CREASE_EINVAL);
-    assert_error_has("not finite");
+    ck_assert_error_has("not finite");
     ck_assert_ptr_null(d);
 }
 END_TEST
@@ -320,7 +310,7 @@ static void load_png_bytes(const bytes *png, const char *name, int expect)
         crease_dataset_free(d);
     } else {
         ck_assert_ptr_null(d);
-        assert_error_has(name);
+        ck_assert_error_has(name);
     }
     unlink(path);
 }
@@ -386,7 +376,7 @@ START_TEST(test_png_colour_types)
     unsigned char grey127[6] = {127, 127, 127, 127, 127, 127};
     p = make_png(3, 2, 8, 0, grey127, 3, NULL, 0);
     load_png_bytes(&p, "nolabels.png", CREASE_EFORMAT);
-    assert_error_has("no labelled pixels");
+    ck_assert_error_has("no labelled pixels");
     free(p.p);
 }
 END_TEST
@@ -394,19 +384,13 @@ END_TEST
 START_TEST(test_png_broken)
 {
     crease_dataset *d = (crease_dataset *)&d;
-    /* missing file */
-    char path[8192];
-    snprintf(path, sizeof path, "%s/does-not-exist.png", tmpdir);
-    ck_assert_int_eq(crease_dataset_load_baarle(path, &d), CREASE_EIO);
-    ck_assert_ptr_null(d);
-    assert_error_has("does-not-exist.png");
-    assert_error_has(strerror(ENOENT));
+    check_missing_file(crease_dataset_load_baarle, "does-not-exist.png");
 
     /* not a PNG at all, and an empty file */
     const char *p = write_tmp_str("text.png", "x,y,label\n0,0,1\n");
     ck_assert_int_eq(crease_dataset_load_baarle(p, &d), CREASE_EFORMAT);
-    assert_error_has("text.png");
-    assert_error_has("not a PNG");
+    ck_assert_error_has("text.png");
+    ck_assert_error_has("not a PNG");
     p = write_tmp("empty.png", "", 0);
     ck_assert_int_eq(crease_dataset_load_baarle(p, &d), CREASE_EFORMAT);
     ck_assert_ptr_null(d);
@@ -417,7 +401,7 @@ START_TEST(test_png_broken)
     if (src) {
         char rp[4096];
         snprintf(rp, sizeof rp, "%s/data/baarle-labels.png", src);
-        real.p = slurp(rp, &real.len);
+        real.p = ck_slurp(rp, &real.len);
     } else {
         real = make_png(3, 2, 8, 0, small_grey, 3, NULL, 0);
     }
@@ -430,13 +414,13 @@ START_TEST(test_png_broken)
         int rc = crease_dataset_load_baarle(p, &d);
         ck_assert_msg(rc == CREASE_EFORMAT, "cut at %zu: %d", n, rc);
         ck_assert_ptr_null(d);
-        assert_error_has("truncated.png");
+        ck_assert_error_has("truncated.png");
     }
     /* one flipped byte in IHDR data breaks its CRC */
     real.p[20] ^= 0x40;
     p = write_tmp("badcrc.png", real.p, real.len);
     ck_assert_int_eq(crease_dataset_load_baarle(p, &d), CREASE_EFORMAT);
-    assert_error_has("badcrc.png");
+    ck_assert_error_has("badcrc.png");
     real.p[20] ^= 0x40;
     free(real.p);
 
@@ -451,7 +435,7 @@ START_TEST(test_png_broken)
     big.p[32] = (unsigned char)crc;
     p = write_tmp("huge.png", big.p, big.len);
     ck_assert_int_eq(crease_dataset_load_baarle(p, &d), CREASE_EFORMAT);
-    assert_error_has("huge.png");
+    ck_assert_error_has("huge.png");
     free(big.p);
     ck_assert_int_eq(crease_dataset_load_baarle(NULL, NULL), CREASE_EINVAL);
 }
@@ -558,8 +542,8 @@ START_TEST(test_csv_bad)
     ck_assert_ptr_null(d);
     char where[64];
     snprintf(where, sizeof where, "bad.csv%s", b->where);
-    assert_error_has(where);
-    assert_error_has(b->what);
+    ck_assert_error_has(where);
+    ck_assert_error_has(b->what);
     unlink(p);
 }
 END_TEST
@@ -567,18 +551,13 @@ END_TEST
 START_TEST(test_csv_io)
 {
     crease_dataset *d = (crease_dataset *)&d;
-    char path[8192];
-    snprintf(path, sizeof path, "%s/missing.csv", tmpdir);
-    ck_assert_int_eq(crease_dataset_load_csv(path, &d), CREASE_EIO);
-    ck_assert_ptr_null(d);
-    assert_error_has("missing.csv");
-    assert_error_has(strerror(ENOENT));
+    check_missing_file(crease_dataset_load_csv, "missing.csv");
     /* NUL bytes: a binary file, not text */
     const char *p = write_tmp("nul.csv", "0,0,1\n0,\0,1\n", 12);
     ck_assert_int_eq(crease_dataset_load_csv(p, &d), CREASE_EFORMAT);
-    assert_error_has("nul.csv:2:");
+    ck_assert_error_has("nul.csv:2:");
     ck_assert_int_eq(crease_dataset_load_csv(NULL, &d), CREASE_EINVAL);
-    ck_assert_int_eq(crease_dataset_load_csv(path, NULL), CREASE_EINVAL);
+    ck_assert_int_eq(crease_dataset_load_csv(p, NULL), CREASE_EINVAL);
 }
 END_TEST
 
@@ -608,57 +587,22 @@ START_TEST(test_csv_baarle_roundtrip)
 }
 END_TEST
 
-static void remove_tmpdir(void)
-{
-    DIR *dir = opendir(tmpdir);
-    if (dir) {
-        struct dirent *e;
-        char p[8192];
-        while ((e = readdir(dir)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof p, "%s/%s", tmpdir, e->d_name);
-            unlink(p);
-        }
-        closedir(dir);
-    }
-    rmdir(tmpdir);
-}
-
 int main(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/crease-check-data-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    if (!ck_make_tmpdir(tmpdir, sizeof tmpdir, "crease-check-data")) {
         perror("mkdtemp");
         return 99;
     }
     Suite *s = suite_create("data");
-    TCase *tc = tcase_create("dataset");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_new_copies);
-    tcase_add_test(tc, test_new_rejects);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("baarle");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_baarle_builtin);
-    tcase_add_test(tc, test_baarle_file);
-    tcase_add_test(tc, test_png_colour_types);
-    tcase_add_test(tc, test_png_broken);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("csv");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_csv_good);
-    tcase_add_test(tc, test_csv_locale);
+    ck_add_tcase(s, "dataset", NULL, NULL, 300, CK_TESTS(test_new_copies, test_new_rejects));
+    ck_add_tcase(s, "baarle", NULL, NULL, 300,
+                 CK_TESTS(test_baarle_builtin, test_baarle_file, test_png_colour_types,
+                          test_png_broken));
+    TCase *tc = ck_add_tcase(s, "csv", NULL, NULL, 300,
+                             CK_TESTS(test_csv_good, test_csv_locale, test_csv_io,
+                                      test_csv_baarle_roundtrip));
     tcase_add_loop_test(tc, test_csv_bad, 0, (int)(sizeof bad_csvs / sizeof bad_csvs[0]));
-    tcase_add_test(tc, test_csv_io);
-    tcase_add_test(tc, test_csv_baarle_roundtrip);
-    suite_add_tcase(s, tc);
-
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    remove_tmpdir();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    int status = ck_run(s);
+    ck_remove_tree(tmpdir);
+    return status;
 }

@@ -10,6 +10,8 @@
 #include "config.h"
 #include "net.h"
 
+#include "check_common.h"
+
 enum { ROWS = 5, MAXP = 4096 };
 
 static crease_device *dev;
@@ -203,23 +205,5 @@ START_TEST(test_fused_matches_primitive)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("grad");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_grad_activations);
-    tcase_add_test(tc, test_grad_losses);
-    tcase_add_test(tc, test_fused_matches_primitive);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CK_MAIN("grad", setup, teardown, 0, test_grad_activations, test_grad_losses,
+        test_fused_matches_primitive)

@@ -7,6 +7,8 @@
 
 #include "internal.h"
 
+#include "check_common.h"
+
 static const char *env_or_skip(const char *name)
 {
     const char *v = getenv(name);
@@ -122,6 +124,20 @@ START_TEST(test_device_names)
     ck_assert_int_eq(crease_device_open("cpu:7", &d), CREASE_ENODEV);
     ck_assert_ptr_null(d);
     ck_assert_ptr_nonnull(strstr(crease_last_error(), "cpu:7"));
+    /* an index past the end: the error names the devices there are */
+    for (int i = 0; i < crease_plugin_count(); i++) {
+        const char *b = crease__plugin(i)->p->name;
+        int n = crease__plugin(i)->p->device_count();
+        char name[64], have[160] = "";
+        snprintf(name, sizeof name, "%s:999", b);
+        if (n == 1)
+            snprintf(have, sizeof have, "has 1 device (%s:0)", b);
+        else if (n > 1)
+            snprintf(have, sizeof have, "has %d devices (%s:0 .. %s:%d)", n, b, b, n - 1);
+        ck_assert_int_eq(crease_device_open(name, &d), CREASE_ENODEV);
+        ck_assert_msg(strstr(crease_last_error(), have) != NULL, "\"%s\" lacks \"%s\"",
+                      crease_last_error(), have);
+    }
     ck_assert_int_eq(crease_device_open("foo:0", &d), CREASE_ENODEV);
     ck_assert_ptr_nonnull(strstr(crease_last_error(), "no backend 'foo'"));
     ck_assert_int_eq(crease_device_open("cpu:", &d), CREASE_EINVAL);
@@ -164,25 +180,6 @@ START_TEST(test_duplicate_directory_loads_once)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("loader");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, test_faulty_plugins_are_skipped_with_reasons);
-    tcase_add_test(tc, test_missing_plugin_directory);
-    tcase_add_test(tc, test_cpu_plugin_loads);
-    tcase_add_test(tc, test_device_names);
-    tcase_add_test(tc, test_forced_variant);
-    tcase_add_test(tc, test_duplicate_directory_loads_once);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CK_MAIN("loader", NULL, NULL, 0, test_faulty_plugins_are_skipped_with_reasons,
+        test_missing_plugin_directory, test_cpu_plugin_loads, test_device_names,
+        test_forced_variant, test_duplicate_directory_loads_once)

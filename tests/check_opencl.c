@@ -24,6 +24,8 @@
 
 #include "internal.h"
 
+#include "check_common.h"
+
 /* ------------------------------------------------------------ children */
 
 enum child_action {
@@ -278,29 +280,10 @@ static void run_child(enum child_action act, const char *const *env, struct chil
 
 static char *make_temp_dir(void)
 {
-    char tmpl[] = "/tmp/crease-check-opencl-XXXXXX";
-    char *d = mkdtemp(tmpl);
-    ck_assert_ptr_nonnull(d);
-    return strdup(d);
-}
-
-static void remove_tree(const char *path)
-{
-    DIR *d = opendir(path);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)) != NULL) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char sub[4096];
-            snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
-            remove_tree(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
+    char buf[4096];
+    ck_assert_msg(ck_make_tmpdir(buf, sizeof buf, "crease-check-opencl") != NULL,
+                  "cannot make a temporary directory: %s", strerror(errno));
+    return strdup(buf);
 }
 
 /* Regular files under dir (recursively).  Only xdg/crease is ours: PoCL
@@ -345,21 +328,6 @@ static void cache_entry(const char *xdg, char *out, size_t cap)
     ck_assert_msg(found == 1, "expected one cache entry in %s, found %d", dir, found);
 }
 
-static unsigned char *slurp(const char *path, size_t *len)
-{
-    unsigned char *buf = NULL;
-    ck_assert_int_eq(crease__read_file(path, &buf, len), CREASE_OK);
-    return buf;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
 /* A kernel directory with copies of the real sources; `broken` gets a line
  * of non-OpenCL appended. */
 static char *kernel_dir_copy(const char *broken)
@@ -373,7 +341,7 @@ static char *kernel_dir_copy(const char *broken)
         snprintf(from, sizeof from, "%s/kernels/%s", src, files[i]);
         snprintf(to, sizeof to, "%s/%s", dir, files[i]);
         size_t len;
-        unsigned char *text = slurp(from, &len);
+        unsigned char *text = ck_slurp(from, &len);
         FILE *f = fopen(to, "wb");
         ck_assert_ptr_nonnull(f);
         ck_assert_uint_eq(fwrite(text, 1, len, f), len);
@@ -428,7 +396,7 @@ START_TEST(test_broken_kernel_source)
     ck_assert_msg(strstr(r.error, "undeclared_thing") != NULL,
                   "the build log does not name the error: %s", r.error);
     printf("broken kernel: %.200s...\n", r.error);
-    remove_tree(dir);
+    ck_remove_tree(dir);
     free(dir);
 
     /* The same directory with intact copies works: the override reads the
@@ -448,7 +416,7 @@ START_TEST(test_broken_kernel_source)
     ck_assert_int_eq(r.status, CREASE_EIO);
     ck_assert_msg(strstr(r.error, "optim.cl") != NULL, "error does not name the file: %s",
                   r.error);
-    remove_tree(dir);
+    ck_remove_tree(dir);
     free(dir);
 }
 END_TEST
@@ -491,7 +459,7 @@ static void damaged_entry(int truncate_it)
     char entry[4200];
     cache_entry(xdg, entry, sizeof entry);
     size_t len;
-    unsigned char *good = slurp(entry, &len);
+    unsigned char *good = ck_slurp(entry, &len);
     ck_assert_uint_gt(len, 64);
 
     if (truncate_it) {
@@ -500,7 +468,7 @@ static void damaged_entry(int truncate_it)
         unsigned char *bad = malloc(len);
         memcpy(bad, good, len);
         bad[len / 2] ^= 0x5a; /* in the payload: only the checksum can tell */
-        spit(entry, bad, len);
+        ck_write_file(entry, bad, len);
         free(bad);
     }
     run_child(ACT_OPEN, env, &r);
@@ -512,7 +480,7 @@ static void damaged_entry(int truncate_it)
 
     /* rewritten: a valid entry again, used by the next open */
     size_t len2;
-    unsigned char *again = slurp(entry, &len2);
+    unsigned char *again = ck_slurp(entry, &len2);
     ck_assert_uint_eq(len2, len);
     free(again);
     run_child(ACT_OPEN, env, &r);
@@ -522,7 +490,7 @@ static void damaged_entry(int truncate_it)
     snprintf(ours, sizeof ours, "%s/crease", xdg);
     ck_assert_int_eq(count_files(ours), 1); /* no temporary files left */
     free(good);
-    remove_tree(xdg);
+    ck_remove_tree(xdg);
     free(xdg);
 }
 
@@ -552,7 +520,7 @@ START_TEST(test_no_cache_writes_nothing)
     run_child(ACT_OPEN, env, &r);
     ck_assert_msg(strstr(r.log, "built from source"), "%s", r.log);
     ck_assert_int_eq(count_files(ours), 0);
-    remove_tree(xdg);
+    ck_remove_tree(xdg);
     free(xdg);
 }
 END_TEST
@@ -601,28 +569,10 @@ START_TEST(test_cold_warm_build_time)
            tc, tw, cold.seconds, warm.seconds);
     ck_assert_msg(tc >= 0 && tw >= 0, "no build times in the logs:\n%s\n%s", cold.log, warm.log);
     ck_assert_msg(tw < tc, "warm %.3f s is not faster than cold %.3f s", tw, tc);
-    remove_tree(xdg);
+    ck_remove_tree(xdg);
     free(xdg);
 }
 END_TEST
-
-static Suite *suite(void)
-{
-    Suite *s = suite_create("opencl");
-    TCase *tc = tcase_create("plugin");
-    /* PoCL compiles in seconds; under load or sanitizers much slower */
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_device_info);
-    tcase_add_test(tc, test_broken_kernel_source);
-    tcase_add_test(tc, test_oversized_allocation);
-    tcase_add_test(tc, test_device_lost);
-    tcase_add_test(tc, test_cache_corrupt_entry);
-    tcase_add_test(tc, test_cache_truncated_entry);
-    tcase_add_test(tc, test_no_cache_writes_nothing);
-    tcase_add_test(tc, test_cold_warm_build_time);
-    suite_add_tcase(s, tc);
-    return s;
-}
 
 int main(void)
 {
@@ -640,14 +590,16 @@ int main(void)
         if (strstr(why, "no OpenCL platform") || strstr(why, "but no device") ||
             strstr(why, "no available OpenCL device")) {
             printf("SKIP: no OpenCL device: %s\n", why);
-            return 77;
+            return CK_EXIT_SKIP;
         }
         printf("FAIL: the opencl plugin is not loaded: %s\n", why[0] ? why : "(not found)");
         return EXIT_FAILURE;
     }
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    Suite *s = suite_create("opencl");
+    /* PoCL compiles in seconds; under load or sanitizers much slower */
+    ck_add_tcase(s, "plugin", NULL, NULL, 600,
+                 CK_TESTS(test_device_info, test_broken_kernel_source, test_oversized_allocation,
+                          test_device_lost, test_cache_corrupt_entry, test_cache_truncated_entry,
+                          test_no_cache_writes_nothing, test_cold_warm_build_time));
+    return ck_run(s);
 }

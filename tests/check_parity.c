@@ -9,6 +9,8 @@
 #include "config.h"
 #include "net.h"
 
+#include "check_common.h"
+
 /* Stated tolerance: after 2 epochs of 2-32-32-32-32-2 (Adam, lr 3e-3,
  * batch 256) on a 1-in-16 Baarle subsample, every device's evaluated loss
  * is within 5% (relative) of cpu:0's and its balanced accuracy within 1
@@ -46,18 +48,9 @@ static struct run train_on(const char *device, const crease_dataset *train, cons
 
 START_TEST(test_parity_all_devices)
 {
-    crease_dataset *full, *train;
+    crease_dataset *full;
     ck_assert_int_eq(crease_dataset_load_baarle(NULL, &full), CREASE_OK);
-    size_t stride = 16, n = crease_dataset_size(full) / stride;
-    float *x = malloc(n * 2 * sizeof(float));
-    int *y = malloc(n * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        memcpy(x + 2 * i, crease_dataset_x(full) + 2 * i * stride, 2 * sizeof(float));
-        y[i] = crease_dataset_labels(full)[i * stride];
-    }
-    ck_assert_int_eq(crease_dataset_new(n, 2, 2, x, y, &train), CREASE_OK);
-    free(x);
-    free(y);
+    crease_dataset *train = ck_dataset_every(full, 16);
 
     struct run ref = train_on("cpu:0", train, full);
     printf("parity reference cpu:0 (%s): loss %.5f, balanced accuracy %.2f%%\n",
@@ -89,21 +82,4 @@ START_TEST(test_parity_all_devices)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("parity");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 900);
-    tcase_add_test(tc, test_parity_all_devices);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CK_MAIN("parity", NULL, NULL, 900, test_parity_all_devices)

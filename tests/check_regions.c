@@ -27,39 +27,15 @@ static void setup(void)
 {
     int st = crease_device_open(NULL, &dev);
     ck_assert_msg(st == CREASE_OK, "cannot open the default device: %s", crease_last_error());
-    snprintf(tmpdir, sizeof tmpdir, "%s/crease-regions-XXXXXX",
-             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void rm_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[4400];
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-        unlink(p);
-    }
-    closedir(d);
-    rmdir(dir);
+    ck_assert_msg(ck_make_tmpdir(tmpdir, sizeof tmpdir, "crease-regions") != NULL,
+                  "cannot make a temporary directory: %s", strerror(errno));
 }
 
 static void teardown(void)
 {
-    rm_tree(tmpdir);
+    ck_remove_tree(tmpdir);
     crease_device_free(dev);
     dev = NULL;
-}
-
-static void assert_error_has(const char *what)
-{
-    const char *e = crease_last_error();
-    ck_assert_msg(strstr(e, what) != NULL, "last error \"%s\" lacks \"%s\"", e, what);
 }
 
 /* ---------------------------------------------------------- net helpers */
@@ -514,7 +490,7 @@ START_TEST(test_errors_and_limits)
     crease_net *net = NULL;
     ck_assert_int_eq(crease_net_new(dev, "3-4-2", NULL, &net), CREASE_OK);
     ck_assert_int_eq(crease_regions_count(net, NULL, &r), CREASE_EINVAL);
-    assert_error_has("3 inputs");
+    ck_assert_error_has("3 inputs");
     ck_assert_int_eq(crease_regions_sample(net, NULL, 16, g), CREASE_EINVAL);
     crease_net_free(net);
 
@@ -523,7 +499,7 @@ START_TEST(test_errors_and_limits)
     o.act = CREASE_ACT_TANH;
     ck_assert_int_eq(crease_net_new(dev, "2-4-2", &o, &net), CREASE_OK);
     ck_assert_int_eq(crease_regions_count(net, NULL, &r), CREASE_EUNSUPPORTED);
-    assert_error_has("tanh");
+    ck_assert_error_has("tanh");
     crease_net_free(net);
 
     ck_assert_int_eq(crease_regions_count(NULL, NULL, &r), CREASE_EINVAL);
@@ -917,20 +893,26 @@ START_TEST(test_image_errors)
     /* an unwritable place: a clear error naming the path, nothing written */
     const char *bad = "/nonexistent-crease-dir/x.png";
     ck_assert_int_eq(crease_draw_decision(net, bad, &o), CREASE_EIO);
-    assert_error_has(bad);
+    ck_assert_error_has(bad);
     ck_assert_int_eq(crease_draw_regions(net, bad, &o), CREASE_EIO);
-    assert_error_has(bad);
+    ck_assert_error_has(bad);
     ck_assert_int_eq(crease_draw_region_layers(net, bad, &o), CREASE_EIO);
     double v[3] = {1, 2, 3};
     crease_curve cv = {"x", 3, v, NULL};
     ck_assert_int_eq(crease_draw_curves(bad, 1, &cv, NULL), CREASE_EIO);
-    assert_error_has(bad);
+    ck_assert_error_has(bad);
     /* a directory in the way */
     ck_assert_int_eq(crease_draw_decision(net, tmpdir, &o), CREASE_EIO);
 
     /* bad arguments */
     snprintf(p, sizeof p, "%s/x.png", tmpdir);
     ck_assert_int_eq(crease_draw_decision(NULL, p, &o), CREASE_EINVAL);
+    ck_assert_int_eq(crease_draw_regions(NULL, p, &o), CREASE_EINVAL);
+    ck_assert_error_has("crease_draw_regions: net is NULL");
+    ck_assert_int_eq(crease_draw_region_layers(NULL, p, &o), CREASE_EINVAL);
+    ck_assert_error_has("crease_draw_region_layers: net is NULL");
+    ck_assert_int_eq(crease_regions_foreach(NULL, NULL, NULL, NULL, NULL), CREASE_EINVAL);
+    ck_assert_error_has("crease_regions_foreach: net is NULL");
     ck_assert_int_eq(crease_draw_decision(net, NULL, &o), CREASE_EINVAL);
     ck_assert_int_eq(crease_draw_regions(net, "", &o), CREASE_EINVAL);
     o.size = 10;
@@ -944,56 +926,26 @@ START_TEST(test_image_errors)
     /* a background that is missing or not a PNG */
     o.background = "/nonexistent-crease-dir/map.png";
     ck_assert_int_eq(crease_draw_decision(net, p, &o), CREASE_EIO);
-    assert_error_has("map.png");
+    ck_assert_error_has("map.png");
     char notpng[4200];
     snprintf(notpng, sizeof notpng, "%s/not.png", tmpdir);
-    FILE *f = fopen(notpng, "wb");
-    ck_assert_ptr_nonnull(f);
-    fputs("this is text", f);
-    fclose(f);
+    ck_write_file(notpng, "this is text", 12);
     o.background = notpng;
     ck_assert_int_eq(crease_draw_decision(net, p, &o), CREASE_EFORMAT);
-    assert_error_has("not a PNG");
+    ck_assert_error_has("not a PNG");
     o.background = NULL;
 
     /* more regions than the limit: an error, and no half-drawn map */
     o.regions.max_cells = 5;
     ck_assert_int_eq(crease_draw_regions(net, p, &o), CREASE_ENOMEM);
-    assert_error_has("max_cells");
+    ck_assert_error_has("max_cells");
     ck_assert_int_ne(access(p, F_OK), 0);
     assert_no_temp(1); /* only not.png */
     crease_net_free(net);
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("regions");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_general_position);
-    tcase_add_test(tc, test_parallel_lines);
-    tcase_add_test(tc, test_concurrent_lines);
-    tcase_add_test(tc, test_dead_and_missing);
-    tcase_add_test(tc, test_two_layer_known);
-    tcase_add_test(tc, test_one_layer_random);
-    tcase_add_test(tc, test_deep_random);
-    tcase_add_test(tc, test_bounds);
-    tcase_add_test(tc, test_errors_and_limits);
-    tcase_add_test(tc, test_reference_models);
-    tcase_add_test(tc, test_images);
-    tcase_add_test(tc, test_points_picture);
-    tcase_add_test(tc, test_image_errors);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CK_MAIN("regions", setup, teardown, 600, test_general_position, test_parallel_lines,
+        test_concurrent_lines, test_dead_and_missing, test_two_layer_known,
+        test_one_layer_random, test_deep_random, test_bounds, test_errors_and_limits,
+        test_reference_models, test_images, test_points_picture, test_image_errors)

@@ -18,13 +18,9 @@
 #include "internal.h"
 #include "safetensors.h"
 
-static char tmpdir[4096];
+#include "check_common.h"
 
-static void assert_error_has(const char *what)
-{
-    const char *e = crease_last_error();
-    ck_assert_msg(strstr(e, what) != NULL, "last error \"%s\" lacks \"%s\"", e, what);
-}
+static char tmpdir[4096];
 
 static float from_bits(uint32_t u)
 {
@@ -203,8 +199,8 @@ START_TEST(test_roundtrip_file_and_meta)
     f = (crease_st_file *)&f;
     ck_assert_int_eq(crease__st_read(bad, &f), CREASE_EIO);
     ck_assert_ptr_null(f);
-    assert_error_has("x.safetensors");
-    assert_error_has(strerror(ENOENT));
+    ck_assert_error_has("x.safetensors");
+    ck_assert_error_has(strerror(ENOENT));
 }
 END_TEST
 
@@ -223,18 +219,18 @@ START_TEST(test_write_rejects)
         ck_assert_ptr_null(out);                                                     \
     } while (0)
     REJECT(2, NULL, 0); /* duplicate names */
-    assert_error_has("duplicate tensor name \"a\"");
+    ck_assert_error_has("duplicate tensor name \"a\"");
     t[1].name = "__metadata__";
     REJECT(2, NULL, 0);
     t[1].name = "b\xff";
     REJECT(2, NULL, 0);
-    assert_error_has("UTF-8");
+    ck_assert_error_has("UTF-8");
     t[1].name = NULL;
     REJECT(2, NULL, 0);
     t[1].name = "b";
     t[1].numel = 3;
     REJECT(2, NULL, 0);
-    assert_error_has("numel");
+    ck_assert_error_has("numel");
     t[1].numel = 4;
     t[1].data = NULL;
     REJECT(2, NULL, 0);
@@ -249,7 +245,7 @@ START_TEST(test_write_rejects)
     t[1].shape[0] = 4;
     const char *dup[] = {"k", "1", "k", "2"};
     REJECT(2, dup, 2);
-    assert_error_has("duplicate metadata key");
+    ck_assert_error_has("duplicate metadata key");
     const char *nullv[] = {"k", NULL};
     REJECT(2, nullv, 1);
     REJECT(-1, NULL, 0);
@@ -525,7 +521,7 @@ START_TEST(test_hostile_table)
     ck_assert_msg(rc == CREASE_EFORMAT, "case %d (%s): status %d, error \"%s\"", _i, h->header,
                   rc, crease_last_error());
     ck_assert_ptr_null(f);
-    assert_error_has("hostile.safetensors: ");
+    ck_assert_error_has("hostile.safetensors: ");
     ck_assert_msg(strstr(crease_last_error(), h->what) != NULL,
                   "case %d (%s): error \"%s\" lacks \"%s\"", _i, h->header, crease_last_error(),
                   h->what);
@@ -540,13 +536,13 @@ START_TEST(test_hostile_length)
     memset(b, ' ', sizeof b);
     /* shorter than the length field */
     ck_assert_int_eq(parse_exact(b, 0, &f), CREASE_EFORMAT);
-    assert_error_has("too short");
+    ck_assert_error_has("too short");
     ck_assert_int_eq(parse_exact(b, 7, &f), CREASE_EFORMAT);
     ck_assert_ptr_null(f);
     /* zero and one-byte headers */
     memset(b, 0, 8);
     ck_assert_int_eq(parse_exact(b, 8, &f), CREASE_EFORMAT);
-    assert_error_has("empty");
+    ck_assert_error_has("empty");
     b[0] = 1;
     b[8] = '{';
     ck_assert_int_eq(parse_exact(b, 9, &f), CREASE_EFORMAT);
@@ -554,14 +550,14 @@ START_TEST(test_hostile_length)
     memcpy(b + 8, "{}", 2);
     b[0] = 3;
     ck_assert_int_eq(parse_exact(b, 10, &f), CREASE_EFORMAT);
-    assert_error_has("runs past the end of the file");
+    ck_assert_error_has("runs past the end of the file");
     /* absurdly large: 200 MB and 2^64 - 1 */
     uint64_t big[] = {200000000ull, 100000001ull, UINT64_MAX, 1ull << 63};
     for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
         for (int k = 0; k < 8; k++)
             b[k] = (unsigned char)(big[i] >> (8 * k));
         ck_assert_int_eq(parse_exact(b, sizeof b, &f), CREASE_EFORMAT);
-        assert_error_has("absurd");
+        ck_assert_error_has("absurd");
         ck_assert_ptr_null(f);
     }
     /* exactly "{}" with spaces: a valid empty file */
@@ -574,12 +570,10 @@ START_TEST(test_hostile_length)
     /* a file on disk that is not safetensors at all */
     char path[8192];
     snprintf(path, sizeof path, "%s/text.safetensors", tmpdir);
-    FILE *fp = fopen(path, "w");
-    ck_assert_ptr_nonnull(fp);
-    fputs("this is not a safetensors file\n", fp);
-    fclose(fp);
+    const char *text = "this is not a safetensors file\n";
+    ck_write_file(path, text, strlen(text));
     ck_assert_int_eq(crease__st_read(path, &f), CREASE_EFORMAT);
-    assert_error_has("text.safetensors");
+    ck_assert_error_has("text.safetensors");
     unlink(path);
     ck_assert_int_eq(crease__st_read(NULL, &f), CREASE_EINVAL);
     ck_assert_int_eq(crease__st_parse("x", NULL, 10, &f), CREASE_EINVAL);
@@ -670,33 +664,20 @@ END_TEST
 
 int main(void)
 {
-    const char *t = getenv("TMPDIR");
-    snprintf(tmpdir, sizeof tmpdir, "%s/crease-check-st-XXXXXX", t && *t ? t : "/tmp");
-    if (!mkdtemp(tmpdir)) {
+    if (!ck_make_tmpdir(tmpdir, sizeof tmpdir, "crease-check-st")) {
         perror("mkdtemp");
         return 99;
     }
     Suite *s = suite_create("safetensors");
-    TCase *tc = tcase_create("roundtrip");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, test_roundtrip_bits);
-    tcase_add_test(tc, test_roundtrip_file_and_meta);
-    tcase_add_test(tc, test_write_rejects);
-    tcase_add_test(tc, test_dtypes);
-    tcase_add_test(tc, test_reference_models);
-    suite_add_tcase(s, tc);
-    tc = tcase_create("hostile");
-    tcase_set_timeout(tc, 300);
+    ck_add_tcase(s, "roundtrip", NULL, NULL, 300,
+                 CK_TESTS(test_roundtrip_bits, test_roundtrip_file_and_meta, test_write_rejects,
+                          test_dtypes, test_reference_models));
+    TCase *tc = ck_add_tcase(s, "hostile", NULL, NULL, 300,
+                             CK_TESTS(test_hostile_length, test_hostile_nesting,
+                                      test_hostile_mutations));
     tcase_add_loop_test(tc, test_hostile_table, 0, (int)(sizeof hostiles / sizeof hostiles[0]));
-    tcase_add_test(tc, test_hostile_length);
-    tcase_add_test(tc, test_hostile_nesting);
-    tcase_add_test(tc, test_hostile_mutations);
-    suite_add_tcase(s, tc);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    rmdir(tmpdir);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    int status = ck_run(s);
+    ck_remove_tree(tmpdir);
+    return status;
 }

@@ -7,6 +7,8 @@
 #include "config.h"
 #include "internal.h"
 
+#include "check_common.h"
+
 static crease_device *dev;
 
 static void setup(void)
@@ -104,24 +106,5 @@ START_TEST(test_rng_reproducible)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("tensor");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_add_test(tc, test_roundtrip);
-    tcase_add_test(tc, test_bad_shapes);
-    tcase_add_test(tc, test_status_strings);
-    tcase_add_test(tc, test_rng_reproducible);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CK_MAIN("tensor", setup, teardown, 0, test_roundtrip, test_bad_shapes, test_status_strings,
+        test_rng_reproducible)

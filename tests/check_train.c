@@ -11,6 +11,8 @@
 #include "config.h"
 #include "net.h"
 
+#include "check_common.h"
+
 static crease_device *dev;
 
 static void setup(void)
@@ -26,18 +28,9 @@ static void teardown(void)
 /* Every `stride`-th labelled Baarle point. */
 static crease_dataset *baarle_subset(size_t stride)
 {
-    crease_dataset *full, *sub;
+    crease_dataset *full;
     ck_assert_int_eq(crease_dataset_load_baarle(NULL, &full), CREASE_OK);
-    size_t n = crease_dataset_size(full) / stride;
-    float *x = malloc(n * 2 * sizeof(float));
-    int *y = malloc(n * sizeof(int));
-    for (size_t i = 0; i < n; i++) {
-        memcpy(x + 2 * i, crease_dataset_x(full) + 2 * i * stride, 2 * sizeof(float));
-        y[i] = crease_dataset_labels(full)[i * stride];
-    }
-    ck_assert_int_eq(crease_dataset_new(n, 2, 2, x, y, &sub), CREASE_OK);
-    free(x);
-    free(y);
+    crease_dataset *sub = ck_dataset_every(full, stride);
     crease_dataset_free(full);
     return sub;
 }
@@ -318,27 +311,6 @@ START_TEST(test_save_load_roundtrip)
 }
 END_TEST
 
-static Suite *suite(void)
-{
-    Suite *s = suite_create("train");
-    TCase *tc = tcase_create("core");
-    tcase_add_checked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_baarle_smoke);
-    tcase_add_test(tc, test_same_seed_bit_identical);
-    tcase_add_test(tc, test_schedules);
-    tcase_add_test(tc, test_optimizers_and_losses);
-    tcase_add_test(tc, test_stop_and_bad_input);
-    tcase_add_test(tc, test_save_load_roundtrip);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
-}
+CK_MAIN("train", setup, teardown, 600, test_baarle_smoke, test_same_seed_bit_identical,
+        test_schedules, test_optimizers_and_losses, test_stop_and_bad_input,
+        test_save_load_roundtrip)

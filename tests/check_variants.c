@@ -512,22 +512,4 @@ START_TEST(test_default_is_best)
 }
 END_TEST
 
-static Suite *variants_suite(void)
-{
-    Suite *s = suite_create("variants");
-    TCase *tc = tcase_create("variants");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, test_default_is_best);
-    tcase_add_test(tc, test_variants_agree);
-    suite_add_tcase(s, tc);
-    return s;
-}
-
-int main(void)
-{
-    SRunner *sr = srunner_create(variants_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+CK_MAIN("variants", NULL, NULL, 600, test_default_is_best, test_variants_agree)

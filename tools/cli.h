@@ -142,6 +142,17 @@ const char *cli_device_label(char *buf, size_t len, crease_device *dev);
 int cli_check_fit(const char *spec, int inputs, int outputs,
                   const crease_dataset *data);
 
+/* Loads a saved model onto dev; act >= 0 is the hidden activation to
+ * assume if the file does not record one (a file that records another is
+ * warned about).  Prints the error and returns CLI_EXIT_FAIL on failure. */
+int cli_load_model(crease_device *dev, const char *path, int act, crease_net **out);
+
+/* Usage error if one of the n output files paths[i] (given with option
+ * opts[i]; NULL: not given) is the model file `model` (NULL: none) or the
+ * same as another. */
+void cli_check_outputs(int n, const char *const *opts, const char *const *paths,
+                       const char *model);
+
 /* Fails early, before minutes of work, if an output file cannot be
  * written: it must not be a directory and its directory must exist and be
  * writable.  Prints "cannot write the WHAT 'PATH': ..." and returns
@@ -222,6 +233,13 @@ typedef struct cli_pictures {
 /* Sets p->points to data when the data source is not the built-in Baarle
  * set (a CSV or PNG file), so that pictures fit the user's data. */
 void cli_pictures_use_data(cli_pictures *p, const char *source, const crease_dataset *data);
+/* Option ids of the picture options, the same in every command that
+ * takes them (above the commands' own ids). */
+enum { CLI_OPT_PNG_DECISION = 100, CLI_OPT_PNG_REGIONS, CLI_OPT_PNG_LAYERS, CLI_OPT_MAP };
+/* Stores the value of the picture option `id` in p. */
+void cli_pictures_option(cli_pictures *p, int id, const char *value);
+/* The warning of 'train' and 'eval': --map without --png-decision. */
+void cli_pictures_warn_map(const cli_pictures *p);
 /* Checks the output paths (and that the map is readable) before any work;
  * prints the problem and returns CLI_EXIT_FAIL. */
 int cli_pictures_check(const cli_pictures *p);
@@ -241,12 +259,22 @@ int cli_curves_draw(const char *path, int count, const cli_run *const *runs,
 int cli_check_regions_act(const char *opt, int act);
 /* A summary row: the label padded to 18 columns, then the text. */
 void cli_print_row(const char *label, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* The summary rows "model" (spec, activation, parameters), "data" (the
+ * source and its points and classes), and "loss", "accuracy", "balanced
+ * accuracy". */
+void cli_print_model_row(const char *spec, int act, size_t params);
+void cli_print_data_row(const char *source, const crease_dataset *data);
+void cli_print_metrics(const crease_metrics *m);
 /* Prints "LABEL  TEXT" (label padded to 18 columns) with TEXT wrapped at 79
  * columns under itself; an empty label indents only. */
 void cli_print_wrapped(const char *label, const char *text);
 /* Writes len bytes to path through a temporary file and a rename.
  * Returns CLI_EXIT_OK or CLI_EXIT_FAIL (printed, naming `what`). */
 int cli_write_file(const char *what, const char *path, const char *data, size_t len);
+/* Creates the temporary file PATH.tmp-XXXXXX beside path, with the mode a
+ * new file gets, for writing path through a rename: returns its descriptor
+ * and *tmp (malloc'd), or -1 with the error printed (naming `what`). */
+int cli_create_temp(const char *what, const char *path, char **tmp);
 /* The name of an activation as --act spells it. */
 const char *cli_act_name(int act);
 

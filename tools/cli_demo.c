@@ -481,6 +481,18 @@ static void verdict(demo_net *const *t, int count, char *out[3])
     }
 }
 
+/* Closes f, opened with open_memstream(buf, len), and writes what it holds
+ * to path. */
+static int write_table(const char *path, FILE *f, char **buf, size_t *len)
+{
+    int bad = ferror(f);
+    bad |= fclose(f) != 0;
+    int rc = bad ? cli_error("cannot write the table '%s': out of memory", path)
+                 : cli_write_file("table", path, *buf, *len);
+    free(*buf);
+    return rc;
+}
+
 static int write_csv(const char *path, demo_net *const *t, int count, const crease_train_opts *to)
 {
     char *buf = NULL;
@@ -504,10 +516,7 @@ static int write_csv(const char *path, demo_net *const *t, int count, const crea
             fprintf(f, ",,,,%.6g,", n->upper);
         fprintf(f, "%.3f,%.3f\n", n->run.seconds, n->extra_s);
     }
-    fclose(f);
-    int rc = cli_write_file("table", path, buf, len);
-    free(buf);
-    return rc;
+    return write_table(path, f, &buf, &len);
 }
 
 static int write_md(const char *path, demo_net *const *t, int count, const char *intro,
@@ -541,10 +550,7 @@ static int write_md(const char *path, demo_net *const *t, int count, const char 
                "one hidden layer; Serra, Tjandraatmadja & Ramalingam 2018 for deep ones).  "
                "Pictures of each network: `SPEC-decision.png`, `SPEC-regions.png`, "
                "`SPEC-layers.png`.\n");
-    fclose(f);
-    int rc = cli_write_file("table", path, buf, len);
-    free(buf);
-    return rc;
+    return write_table(path, f, &buf, &len);
 }
 
 /* One picture of the curves per group, at most 8 runs each. */

@@ -24,6 +24,30 @@ int cli_pictures_need_regions(const cli_pictures *p)
     return p->regions || p->layers;
 }
 
+void cli_pictures_option(cli_pictures *p, int id, const char *value)
+{
+    switch (id) {
+    case CLI_OPT_PNG_DECISION:
+        p->decision = value;
+        break;
+    case CLI_OPT_PNG_REGIONS:
+        p->regions = value;
+        break;
+    case CLI_OPT_PNG_LAYERS:
+        p->layers = value;
+        break;
+    case CLI_OPT_MAP:
+        p->map = value;
+        break;
+    }
+}
+
+void cli_pictures_warn_map(const cli_pictures *p)
+{
+    if (p->map && !p->decision)
+        cli_warn("--map is the background of --png-decision; ignored without it");
+}
+
 int cli_pictures_check(const cli_pictures *p)
 {
     if (p->decision && cli_check_output_path("picture", p->decision) != CLI_EXIT_OK)
@@ -166,10 +190,7 @@ static const char *fmt_seconds(char *buf, size_t len, double s)
     return buf;
 }
 
-enum {
-    ROPT_ACT = 1, ROPT_DEVICE, ROPT_GRID, ROPT_MAX_CELLS, ROPT_TIME_LIMIT, ROPT_PNG_REGIONS,
-    ROPT_PNG_LAYERS, ROPT_PNG_DECISION, ROPT_MAP, ROPT_OUT
-};
+enum { ROPT_ACT = 1, ROPT_DEVICE, ROPT_GRID, ROPT_MAX_CELLS, ROPT_TIME_LIMIT, ROPT_OUT };
 
 static const cli_optdef regions_opts[] = {
     {"--act", 1, ROPT_ACT},
@@ -177,10 +198,10 @@ static const cli_optdef regions_opts[] = {
     {"--grid", 1, ROPT_GRID},
     {"--max-cells", 1, ROPT_MAX_CELLS},
     {"--time-limit", 1, ROPT_TIME_LIMIT},
-    {"--png-regions", 1, ROPT_PNG_REGIONS},
-    {"--png-layers", 1, ROPT_PNG_LAYERS},
-    {"--png-decision", 1, ROPT_PNG_DECISION},
-    {"--map", 1, ROPT_MAP},
+    {"--png-regions", 1, CLI_OPT_PNG_REGIONS},
+    {"--png-layers", 1, CLI_OPT_PNG_LAYERS},
+    {"--png-decision", 1, CLI_OPT_PNG_DECISION},
+    {"--map", 1, CLI_OPT_MAP},
     {"--out", 1, ROPT_OUT},
     {NULL, 0, 0}
 };
@@ -296,6 +317,17 @@ static int on_cell(const crease_region_cell *cell, void *user)
     return cli_interrupted != 0;
 }
 
+/* A count of the walk: "1,234", ">= 1,234" if it stopped early, "-" for a
+ * layer it did not reach. */
+static void fmt_walked(char *buf, size_t len, int reached, int complete, size_t n)
+{
+    char c[32];
+    if (!reached)
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%s%s", complete ? "" : ">= ", cli_fmt_count(c, sizeof c, n));
+}
+
 static void format_layer_row(char *buf, size_t len, int layer, int width, const char *cells,
                              const char *patterns, const char *lower, const char *upper,
                              const char *grid)
@@ -364,20 +396,11 @@ int cli_cmd_regions(int argc, char **argv)
         case ROPT_TIME_LIMIT:
             ro.time_limit = cli_parse_double("--time-limit", v, 0, 1, INFINITY, 0);
             break;
-        case ROPT_PNG_REGIONS:
-            pics.regions = v;
-            break;
-        case ROPT_PNG_LAYERS:
-            pics.layers = v;
-            break;
-        case ROPT_PNG_DECISION:
-            pics.decision = v;
-            break;
-        case ROPT_MAP:
-            pics.map = v;
-            break;
         case ROPT_OUT:
             out = v;
+            break;
+        default:
+            cli_pictures_option(&pics, id, v);
             break;
         }
     }
@@ -388,14 +411,7 @@ int cli_cmd_regions(int argc, char **argv)
                  "--png-decision or --out");
     const char *given[3] = {pics.regions, pics.layers, pics.decision};
     const char *given_opt[3] = {"--png-regions", "--png-layers", "--png-decision"};
-    for (int i = 0; i < 3; i++) {
-        if (given[i] && strcmp(given[i], model) == 0)
-            cli_usage_error("%s would overwrite the model file '%s'", given_opt[i], model);
-        for (int j = i + 1; j < 3; j++)
-            if (given[i] && given[j] && strcmp(given[i], given[j]) == 0)
-                cli_usage_error("%s and %s name the same file '%s'", given_opt[i], given_opt[j],
-                                given[i]);
-    }
+    cli_check_outputs(3, given_opt, given, model);
 
     char *auto_paths[3] = {NULL, NULL, NULL};
     crease_device *dev = NULL;
@@ -438,24 +454,12 @@ int cli_cmd_regions(int argc, char **argv)
     rc = cli_open_device(device, &dev);
     if (rc != CLI_EXIT_OK)
         goto done;
-    rc = CLI_EXIT_FAIL;
-    crease_net_opts no;
-    crease_net_opts_default(&no);
-    if (act >= 0)
-        no.act = act;
-    crease_status s = crease_net_load(dev, model, act >= 0 ? &no : NULL, &net);
-    if (s) {
-        if (cli_error_names(model))
-            rc = cli_lib_error(s, "cannot load the model");
-        else
-            rc = cli_lib_error(s, "cannot load the model '%s'", model);
+    rc = cli_load_model(dev, model, act, &net);
+    if (rc != CLI_EXIT_OK)
         goto done;
-    }
+    rc = CLI_EXIT_FAIL;
     const char *spec = crease_net_spec(net);
     int net_act = crease_net_act(net);
-    if (act >= 0 && net_act != act)
-        cli_warn("the model file records the activation %s; --act %s ignored",
-                 cli_act_name(net_act), cli_act_name(act));
     if (crease_net_inputs(net) != 2) {
         rc = cli_error("%s: the model %s has %d inputs; linear regions are counted in the "
                        "plane, for models with 2 inputs",
@@ -484,7 +488,7 @@ int cli_cmd_regions(int argc, char **argv)
     w.t0 = cli_now();
     w.next = w.t0 + 0.5;
     crease_regions_result res;
-    s = crease_regions_foreach(net, &ro, on_cell, &w, &res);
+    crease_status s = crease_regions_foreach(net, &ro, on_cell, &w, &res);
     if (w.tty && w.next > w.t0 + 0.5) {
         fputs("\r\033[K", stderr);
         fflush(stderr);
@@ -509,8 +513,7 @@ int cli_cmd_regions(int argc, char **argv)
     }
 
     char n1[48], n2[48], n3[48], n4[48], n5[48], line[512];
-    cli_print_row("model", "%s (%s), %s parameters", spec, cli_act_name(net_act),
-                  cli_fmt_count(n1, sizeof n1, crease_net_param_count(net)));
+    cli_print_model_row(spec, net_act, crease_net_param_count(net));
     cli_print_row("file", "%s", model);
     cli_print_row("domain", "[%g, %g] x [%g, %g]", ro.xmin, ro.xmax, ro.ymin, ro.ymax);
     putchar('\n');
@@ -528,20 +531,8 @@ int cli_cmd_regions(int argc, char **argv)
         printf("%s\n", line);
         for (int l = 0; l < res.hidden; l++) {
             int reached = res.complete || res.cells[l] > 0;
-            if (reached && !res.complete)
-                snprintf(n1, sizeof n1, ">= %s",
-                         cli_fmt_count(n5, sizeof n5, res.cells[l]));
-            else if (reached)
-                cli_fmt_count(n1, sizeof n1, res.cells[l]);
-            else
-                snprintf(n1, sizeof n1, "-");
-            if (reached && !res.complete)
-                snprintf(n2, sizeof n2, ">= %s",
-                         cli_fmt_count(n5, sizeof n5, res.patterns[l]));
-            else if (reached)
-                cli_fmt_count(n2, sizeof n2, res.patterns[l]);
-            else
-                snprintf(n2, sizeof n2, "-");
+            fmt_walked(n1, sizeof n1, reached, res.complete, res.cells[l]);
+            fmt_walked(n2, sizeof n2, reached, res.complete, res.patterns[l]);
             cli_fmt_big(n3, sizeof n3, res.lower[l]);
             cli_fmt_big(n4, sizeof n4, res.upper[l]);
             if (have_grid)

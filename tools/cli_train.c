@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -210,6 +209,7 @@ typedef struct curve_log {
     FILE *f;
     char *tmp;
     const char *path;
+    int err; /* errno of the first failed write */
 } curve_log;
 
 static int log_open(curve_log *lg, const char *path)
@@ -217,22 +217,9 @@ static int log_open(curve_log *lg, const char *path)
     memset(lg, 0, sizeof *lg);
     if (!path)
         return CLI_EXIT_OK;
-    size_t n = strlen(path) + 16;
-    lg->tmp = malloc(n);
-    if (!lg->tmp)
-        return cli_error("out of memory");
-    snprintf(lg->tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(lg->tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(lg->tmp);
-        lg->tmp = NULL;
-        return cli_error("cannot write the log '%s': %s", path, strerror(e));
-    }
-    /* mkstemp makes the file 0600; give it the usual mode. */
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
+    int fd = cli_create_temp("log", path, &lg->tmp);
+    if (fd < 0)
+        return CLI_EXIT_FAIL;
     lg->f = fdopen(fd, "w");
     if (!lg->f) {
         int e = errno;
@@ -252,9 +239,11 @@ static void log_row(curve_log *lg, int epoch, double lr, const crease_metrics *m
 {
     if (!lg->f)
         return;
-    fprintf(lg->f, "%d,%.6g,%.6f,%.6f,%.6f,%.3f\n", epoch, lr, m->loss, m->accuracy,
-            m->balanced_accuracy, seconds);
-    fflush(lg->f);
+    if ((fprintf(lg->f, "%d,%.6g,%.6f,%.6f,%.6f,%.3f\n", epoch, lr, m->loss, m->accuracy,
+                 m->balanced_accuracy, seconds) < 0 ||
+         fflush(lg->f) != 0) &&
+        !lg->err)
+        lg->err = errno;
 }
 
 static void log_abort(curve_log *lg)
@@ -271,22 +260,18 @@ static int log_commit(curve_log *lg)
 {
     if (!lg->f)
         return CLI_EXIT_OK;
-    int bad = ferror(lg->f);
-    int e = errno;
-    if (fclose(lg->f) != 0 && !bad) {
-        bad = 1;
+    /* the reason of the first failure: a write, the close or the rename */
+    int e = lg->err ? lg->err : ferror(lg->f) ? EIO : 0;
+    if (fclose(lg->f) != 0 && !e)
         e = errno;
-    }
     lg->f = NULL;
-    if (!bad && rename(lg->tmp, lg->path) != 0) {
-        bad = 1;
+    if (!e && rename(lg->tmp, lg->path) != 0)
         e = errno;
-    }
-    if (bad)
+    if (e)
         unlink(lg->tmp);
     free(lg->tmp);
     lg->tmp = NULL;
-    if (bad)
+    if (e)
         return cli_error("cannot write the log '%s': %s", lg->path, strerror(e));
     return CLI_EXIT_OK;
 }
@@ -454,8 +439,7 @@ void cli_run_release(cli_run *r)
 enum {
     OPT_MODEL = 1, OPT_ACT, OPT_DATA, OPT_DEVICE, OPT_EPOCHS, OPT_BATCH, OPT_LR,
     OPT_OPTIMIZER, OPT_MOMENTUM, OPT_WEIGHT_DECAY, OPT_SCHEDULE, OPT_STEP_EPOCHS,
-    OPT_GAMMA, OPT_SEED, OPT_SAVE, OPT_LOG, OPT_QUIET, OPT_PNG_CURVES, OPT_PNG_DECISION,
-    OPT_PNG_REGIONS, OPT_PNG_LAYERS, OPT_MAP
+    OPT_GAMMA, OPT_SEED, OPT_SAVE, OPT_LOG, OPT_QUIET, OPT_PNG_CURVES
 };
 
 static const cli_optdef train_opts[] = {
@@ -477,10 +461,10 @@ static const cli_optdef train_opts[] = {
     {"--log", 1, OPT_LOG},
     {"--quiet", 0, OPT_QUIET},
     {"--png-curves", 1, OPT_PNG_CURVES},
-    {"--png-decision", 1, OPT_PNG_DECISION},
-    {"--png-regions", 1, OPT_PNG_REGIONS},
-    {"--png-layers", 1, OPT_PNG_LAYERS},
-    {"--map", 1, OPT_MAP},
+    {"--png-decision", 1, CLI_OPT_PNG_DECISION},
+    {"--png-regions", 1, CLI_OPT_PNG_REGIONS},
+    {"--png-layers", 1, CLI_OPT_PNG_LAYERS},
+    {"--map", 1, CLI_OPT_MAP},
     {NULL, 0, 0}
 };
 
@@ -669,32 +653,18 @@ int cli_cmd_train(int argc, char **argv)
         case OPT_PNG_CURVES:
             png_curves = v;
             break;
-        case OPT_PNG_DECISION:
-            pics.decision = v;
-            break;
-        case OPT_PNG_REGIONS:
-            pics.regions = v;
-            break;
-        case OPT_PNG_LAYERS:
-            pics.layers = v;
-            break;
-        case OPT_MAP:
-            pics.map = v;
+        default:
+            cli_pictures_option(&pics, id, v);
             break;
         }
     }
     int first, last, count;
     cli_parse_spec("--model", r.spec, &first, &last, &count);
-    const char *outs[][2] = {{"--save", r.save},           {"--log", r.log},
-                             {"--png-curves", png_curves}, {"--png-decision", pics.decision},
-                             {"--png-regions", pics.regions}, {"--png-layers", pics.layers}};
-    for (int i = 0; i < 6; i++)
-        for (int j = i + 1; j < 6; j++)
-            if (outs[i][1] && outs[j][1] && strcmp(outs[i][1], outs[j][1]) == 0)
-                cli_usage_error("%s and %s name the same file '%s'", outs[i][0], outs[j][0],
-                                outs[i][1]);
-    if (pics.map && !pics.decision)
-        cli_warn("--map is the background of --png-decision; ignored without it");
+    const char *out_opts[] = {"--save", "--log", "--png-curves", "--png-decision",
+                              "--png-regions", "--png-layers"};
+    const char *outs[] = {r.save, r.log, png_curves, pics.decision, pics.regions, pics.layers};
+    cli_check_outputs(6, out_opts, outs, NULL);
+    cli_pictures_warn_map(&pics);
     if ((pics.decision || pics.regions || pics.layers) && first != 2)
         cli_usage_error("pictures show the plane: the model %s must have 2 inputs", r.spec);
     if (cli_pictures_need_regions(&pics)) {
@@ -742,14 +712,11 @@ int cli_cmd_train(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         goto done;
 
-    char buf[256], n1[32], n2[32], rate[32];
+    char buf[256], n1[32], rate[32];
     const crease_train_opts *t = &r.train_opts;
     cli_print_row("device", "%s", cli_device_label(buf, sizeof buf, dev));
-    cli_print_row("model", "%s (%s), %s parameters", r.spec, cli_act_name(r.net_opts.act),
-              cli_fmt_count(n1, sizeof n1, r.params));
-    cli_print_row("data", "%s: %s labelled points, %d classes", cli_data_label(data_src),
-              cli_fmt_count(n2, sizeof n2, crease_dataset_size(data)),
-              crease_dataset_classes(data));
+    cli_print_model_row(r.spec, r.net_opts.act, r.params);
+    cli_print_data_row(data_src, data);
     if (r.interrupted)
         cli_print_row("epochs", "%d of %d completed (interrupted)", r.epochs_done, t->epochs);
     else
@@ -774,9 +741,7 @@ int cli_cmd_train(int argc, char **argv)
               cli_fmt_rate(rate, sizeof rate, r.samples_per_s));
     cli_print_row("evaluated on", "all %s labelled points",
               cli_fmt_count(n1, sizeof n1, r.final.count));
-    cli_print_row("loss", "%.4f", r.final.loss);
-    cli_print_row("accuracy", "%.2f%%", 100 * r.final.accuracy);
-    cli_print_row("balanced accuracy", "%.2f%%", 100 * r.final.balanced_accuracy);
+    cli_print_metrics(&r.final);
     if (r.save)
         cli_print_row("saved to", "%s", r.save);
     else
@@ -813,14 +778,14 @@ done:
 
 /* ------------------------------------------------------------ eval */
 
-enum { EOPT_DATA = 1, EOPT_DEVICE, EOPT_ACT, EOPT_PNG_DECISION, EOPT_MAP };
+enum { EOPT_DATA = 1, EOPT_DEVICE, EOPT_ACT };
 
 static const cli_optdef eval_opts[] = {
     {"--data", 1, EOPT_DATA},
     {"--device", 1, EOPT_DEVICE},
     {"--act", 1, EOPT_ACT},
-    {"--png-decision", 1, EOPT_PNG_DECISION},
-    {"--map", 1, EOPT_MAP},
+    {"--png-decision", 1, CLI_OPT_PNG_DECISION},
+    {"--map", 1, CLI_OPT_MAP},
     {NULL, 0, 0}
 };
 
@@ -881,20 +846,16 @@ int cli_cmd_eval(int argc, char **argv)
         case EOPT_ACT:
             act = cli_act_ids[cli_parse_choice("--act", v, "activation", cli_act_names)];
             break;
-        case EOPT_PNG_DECISION:
-            pics.decision = v;
-            break;
-        case EOPT_MAP:
-            pics.map = v;
+        default:
+            cli_pictures_option(&pics, id, v);
             break;
         }
     }
     if (!model)
         cli_usage_error("eval needs a model file, as in 'crease eval model.safetensors'");
-    if (pics.map && !pics.decision)
-        cli_warn("--map is the background of --png-decision; ignored without it");
-    if (pics.decision && strcmp(pics.decision, model) == 0)
-        cli_usage_error("--png-decision would overwrite the model file '%s'", model);
+    cli_pictures_warn_map(&pics);
+    const char *out_opt = "--png-decision";
+    cli_check_outputs(1, &out_opt, &pics.decision, model);
     if (cli_pictures_check(&pics) != CLI_EXIT_OK)
         return CLI_EXIT_FAIL;
 
@@ -910,21 +871,9 @@ int cli_cmd_eval(int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         goto done;
 
-    crease_net_opts no;
-    crease_net_opts_default(&no);
-    if (act >= 0)
-        no.act = act;
-    crease_status s = crease_net_load(dev, model, act >= 0 ? &no : NULL, &net);
-    if (s) {
-        if (cli_error_names(model))
-            rc = cli_lib_error(s, "cannot load the model");
-        else
-            rc = cli_lib_error(s, "cannot load the model '%s'", model);
+    rc = cli_load_model(dev, model, act, &net);
+    if (rc != CLI_EXIT_OK)
         goto done;
-    }
-    if (act >= 0 && crease_net_act(net) != act)
-        cli_warn("the model file records the activation %s; --act %s ignored",
-                 cli_act_name(crease_net_act(net)), cli_act_name(act));
     const char *spec = crease_net_spec(net);
     rc = cli_check_fit(spec, crease_net_inputs(net), crease_net_outputs(net), data);
     if (rc != CLI_EXIT_OK)
@@ -932,24 +881,19 @@ int cli_cmd_eval(int argc, char **argv)
 
     crease_metrics m;
     double t0 = cli_now();
-    s = crease_net_eval(net, data, &m);
+    crease_status s = crease_net_eval(net, data, &m);
     if (s) {
         rc = cli_lib_error(s, "cannot evaluate '%s'", model);
         goto done;
     }
     double secs = cli_now() - t0;
 
-    char buf[256], n1[32], n2[32];
-    cli_print_row("model", "%s (%s), %s parameters", spec, cli_act_name(crease_net_act(net)),
-              cli_fmt_count(n1, sizeof n1, crease_net_param_count(net)));
+    char buf[256], n1[32];
+    cli_print_model_row(spec, crease_net_act(net), crease_net_param_count(net));
     cli_print_row("file", "%s", model);
     cli_print_row("device", "%s", cli_device_label(buf, sizeof buf, dev));
-    cli_print_row("data", "%s: %s labelled points, %d classes", cli_data_label(data_src),
-              cli_fmt_count(n2, sizeof n2, crease_dataset_size(data)),
-              crease_dataset_classes(data));
-    cli_print_row("loss", "%.4f", m.loss);
-    cli_print_row("accuracy", "%.2f%%", 100 * m.accuracy);
-    cli_print_row("balanced accuracy", "%.2f%%", 100 * m.balanced_accuracy);
+    cli_print_data_row(data_src, data);
+    cli_print_metrics(&m);
     cli_print_row("count", "%s labelled points", cli_fmt_count(n1, sizeof n1, m.count));
     cli_print_row("time", "%s", cli_fmt_duration(buf, sizeof buf, secs));
     fflush(stdout);

@@ -26,8 +26,19 @@ const char *cli_cmd = NULL;
 
 /* ------------------------------------------------------------ messages */
 
-static void see_help_suffix(void)
+/* "crease: PREFIX" and the formatted message, after ending a live
+ * progress line; the caller ends the line. */
+static void vsay(const char *prefix, const char *fmt, va_list ap)
 {
+    cli_progress_break();
+    fprintf(stderr, "crease: %s", prefix);
+    vfprintf(stderr, fmt, ap);
+}
+
+/* The message of a usage error: "crease: ... (see 'crease CMD --help')". */
+static void vusage(const char *fmt, va_list ap)
+{
+    vsay("", fmt, ap);
     if (cli_cmd)
         fprintf(stderr, " (see 'crease %s --help')\n", cli_cmd);
     else
@@ -37,24 +48,18 @@ static void see_help_suffix(void)
 void cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
-    cli_progress_break();
-    fputs("crease: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vusage(fmt, ap);
     va_end(ap);
-    see_help_suffix();
     exit(CLI_EXIT_USAGE);
 }
 
 int cli_usage_message(const char *fmt, ...)
 {
     va_list ap;
-    cli_progress_break();
-    fputs("crease: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vusage(fmt, ap);
     va_end(ap);
-    see_help_suffix();
     return CLI_EXIT_USAGE;
 }
 
@@ -63,16 +68,11 @@ int cli_lib_error(crease_status s, const char *fmt, ...)
     /* Copy the detail first: it is only valid until the next crease call. */
     char detail[1024];
     const char *e = crease_last_error();
-    if (e && *e)
-        snprintf(detail, sizeof detail, "%s", e);
-    else
-        snprintf(detail, sizeof detail, "%s", crease_status_str(s));
+    snprintf(detail, sizeof detail, "%s", e && *e ? e : crease_status_str(s));
 
     va_list ap;
-    cli_progress_break();
-    fputs("crease: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsay("", fmt, ap);
     va_end(ap);
     fprintf(stderr, ": %s\n", detail);
     return CLI_EXIT_FAIL;
@@ -81,10 +81,8 @@ int cli_lib_error(crease_status s, const char *fmt, ...)
 int cli_error(const char *fmt, ...)
 {
     va_list ap;
-    cli_progress_break();
-    fputs("crease: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsay("", fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
     return CLI_EXIT_FAIL;
@@ -93,10 +91,8 @@ int cli_error(const char *fmt, ...)
 void cli_warn(const char *fmt, ...)
 {
     va_list ap;
-    cli_progress_break();
-    fputs("crease: warning: ", stderr);
     va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
+    vsay("warning: ", fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
 }
@@ -531,22 +527,39 @@ int cli_make_dir(const char *opt, const char *dir)
     return CLI_EXIT_OK;
 }
 
-int cli_write_file(const char *what, const char *path, const char *data, size_t len)
+int cli_create_temp(const char *what, const char *path, char **tmp)
 {
     size_t n = strlen(path) + 16;
-    char *tmp = malloc(n);
-    if (!tmp)
-        return cli_error("out of memory");
-    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return cli_error("cannot write the %s '%s': %s", what, path, strerror(e));
+    *tmp = malloc(n);
+    if (!*tmp) {
+        cli_error("out of memory");
+        return -1;
     }
-    mode_t mask = umask(0);
-    umask(mask);
-    fchmod(fd, 0666 & ~mask);
+    snprintf(*tmp, n, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(*tmp);
+    int e = errno;
+    if (fd >= 0) {
+        /* mkstemp makes the file 0600; give it the usual mode. */
+        mode_t mask = umask(0);
+        umask(mask);
+        if (fchmod(fd, 0666 & ~mask) == 0)
+            return fd;
+        e = errno;
+        close(fd);
+        unlink(*tmp);
+    }
+    free(*tmp);
+    *tmp = NULL;
+    cli_error("cannot write the %s '%s': %s", what, path, strerror(e));
+    return -1;
+}
+
+int cli_write_file(const char *what, const char *path, const char *data, size_t len)
+{
+    char *tmp;
+    int fd = cli_create_temp(what, path, &tmp);
+    if (fd < 0)
+        return CLI_EXIT_FAIL;
     int e = 0;
     size_t done = 0;
     while (done < len && !e) {
@@ -701,6 +714,63 @@ const char *cli_device_label(char *buf, size_t len, crease_device *dev)
     else
         snprintf(buf, len, "%s (%s)", crease_device_name(dev), crease_device_variant(dev));
     return buf;
+}
+
+int cli_load_model(crease_device *dev, const char *path, int act, crease_net **out)
+{
+    crease_net_opts no;
+    crease_net_opts_default(&no);
+    if (act >= 0)
+        no.act = act;
+    crease_status s = crease_net_load(dev, path, act >= 0 ? &no : NULL, out);
+    if (s) {
+        *out = NULL;
+        if (cli_error_names(path))
+            return cli_lib_error(s, "cannot load the model");
+        return cli_lib_error(s, "cannot load the model '%s'", path);
+    }
+    int recorded = crease_net_act(*out);
+    if (act >= 0 && recorded != act)
+        cli_warn("the model file records the activation %s; --act %s ignored",
+                 cli_act_name(recorded), cli_act_name(act));
+    return CLI_EXIT_OK;
+}
+
+void cli_check_outputs(int n, const char *const *opts, const char *const *paths,
+                       const char *model)
+{
+    for (int i = 0; i < n; i++) {
+        if (!paths[i])
+            continue;
+        if (model && strcmp(paths[i], model) == 0)
+            cli_usage_error("%s would overwrite the model file '%s'", opts[i], model);
+        for (int j = i + 1; j < n; j++)
+            if (paths[j] && strcmp(paths[i], paths[j]) == 0)
+                cli_usage_error("%s and %s name the same file '%s'", opts[i], opts[j],
+                                paths[i]);
+    }
+}
+
+void cli_print_model_row(const char *spec, int act, size_t params)
+{
+    char n[32];
+    cli_print_row("model", "%s (%s), %s parameters", spec, cli_act_name(act),
+                  cli_fmt_count(n, sizeof n, params));
+}
+
+void cli_print_data_row(const char *source, const crease_dataset *data)
+{
+    char n[32];
+    cli_print_row("data", "%s: %s labelled points, %d classes", cli_data_label(source),
+                  cli_fmt_count(n, sizeof n, crease_dataset_size(data)),
+                  crease_dataset_classes(data));
+}
+
+void cli_print_metrics(const crease_metrics *m)
+{
+    cli_print_row("loss", "%.4f", m->loss);
+    cli_print_row("accuracy", "%.2f%%", 100 * m->accuracy);
+    cli_print_row("balanced accuracy", "%.2f%%", 100 * m->balanced_accuracy);
 }
 
 int cli_check_fit(const char *spec, int inputs, int outputs, const crease_dataset *data)
