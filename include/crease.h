@@ -37,6 +37,16 @@ const char *crease_last_error(void);
 /* Library version string, e.g. "0.1.0".  Borrowed, static. */
 const char *crease_version(void);
 
+/* Writes len bytes to path as every crease output is written (models,
+ * pictures): through a temporary file beside it and a rename, so that the
+ * file is there whole or not at all, never half-written; a symbolic link
+ * to a file stays a link (the file it names is replaced).  A path that is
+ * not a regular file (a device such as /dev/null, a pipe) or that names
+ * one of the process's descriptors (/dev/stdout, /dev/fd/N,
+ * /proc/self/fd/N) is written in place.  CREASE_EIO with the reason on
+ * failure. */
+crease_status crease_write_file(const char *path, const void *data, size_t len);
+
 /* ------------------------------------------------------- plugins, devices */
 
 /* Loads the backend plugins if not yet done (every other call does this

@@ -50,12 +50,95 @@ int crease__read_file(const char *path, unsigned char **out, size_t *len)
     return CREASE_OK;
 }
 
+/* Writes all of data to fd; 0 or an errno. */
+static int write_all(int fd, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len > 0) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+static int write_replace(const char *path, const char *real, const void *data, size_t len);
+/* The descriptor a path names, or -1: /dev/fd/N, /proc/self/fd/N, or a
+ * link to one of those (/dev/stdout -> /proc/self/fd/1). */
+static int fd_of_path(const char *path)
+{
+    char link[64];
+    const char *p = path;
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n > 0) {
+        link[n] = '\0';
+        p = link;
+    }
+    const char *num = !strncmp(p, "/dev/fd/", 8)         ? p + 8
+                      : !strncmp(p, "/proc/self/fd/", 14) ? p + 14
+                                                           : NULL;
+    if (!num || *num < '0' || *num > '9')
+        return -1;
+    char *end;
+    long fd = strtol(num, &end, 10);
+    return *end || fd > 1 << 20 ? -1 : (int)fd;
+}
+
+/* In place: one of the process's descriptors (written through a duplicate,
+ * so that it shares the descriptor's position: a log on /dev/stdout lands
+ * where stdout is, not over it), or an existing path that is neither a
+ * regular file nor a directory (a device, a FIFO), opened for writing. */
+static int write_in_place(const char *path, int fdn, const void *data, size_t len)
+{
+    int fd = fdn >= 0 ? fcntl(fdn, F_DUPFD_CLOEXEC, 0) : open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return crease__error(CREASE_EIO, "%s: cannot open: %s", path, strerror(errno));
+    int e = write_all(fd, data, len);
+    if (close(fd) != 0 && !e)
+        e = errno;
+    if (e)
+        return crease__error(CREASE_EIO, "%s: write failed: %s", path, strerror(e));
+    return CREASE_OK;
+}
+
 int crease__write_file_atomic(const char *path, const void *data, size_t len)
 {
-    size_t plen = strlen(path);
+    if (!path || !*path)
+        return crease__error(CREASE_EINVAL, "no output path");
+    if (!data && len)
+        return crease__error(CREASE_EINVAL, "%s: no data", path);
+    struct stat sb;
+    int fdn = fd_of_path(path);
+    if (fdn >= 0 || (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)))
+        return write_in_place(path, fdn, data, len);
+    /* a link to a file: replace the file, keep the link (a dangling link
+     * is replaced itself) */
+    char *real = NULL;
+    if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+        real = realpath(path, NULL);
+    int rc = write_replace(path, real ? real : path, data, len);
+    free(real);
+    return rc;
+}
+
+crease_status crease_write_file(const char *path, const void *data, size_t len)
+{
+    return crease__write_file_atomic(path, data, len);
+}
+
+/* Writes data to `real` through a temporary file beside it and a rename;
+ * errors name `path`, the name the caller gave. */
+static int write_replace(const char *path, const char *real, const void *data, size_t len)
+{
+    size_t plen = strlen(real);
     char *tmp = malloc(plen + 16);
     if (!tmp) return crease__error(CREASE_ENOMEM, "out of memory");
-    memcpy(tmp, path, plen);
+    memcpy(tmp, real, plen);
     memcpy(tmp + plen, ".tmp.XXXXXX", 12);
     int fd = mkstemp(tmp);
     if (fd < 0) {
@@ -64,20 +147,12 @@ int crease__write_file_atomic(const char *path, const void *data, size_t len)
         return crease__error(CREASE_EIO, "%s: cannot create a temporary file beside it: %s",
                              path, strerror(e));
     }
-    const unsigned char *p = data;
-    size_t left = len;
-    while (left > 0) {
-        ssize_t w = write(fd, p, left);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            free(tmp);
-            return crease__error(CREASE_EIO, "%s: write failed: %s", path, strerror(e));
-        }
-        p += w;
-        left -= (size_t)w;
+    int we = write_all(fd, data, len);
+    if (we) {
+        close(fd);
+        unlink(tmp);
+        free(tmp);
+        return crease__error(CREASE_EIO, "%s: write failed: %s", path, strerror(we));
     }
     /* mkstemp makes 0600 files; a saved model should be as readable as any
      * file the user creates. */
@@ -93,7 +168,7 @@ int crease__write_file_atomic(const char *path, const void *data, size_t len)
         free(tmp);
         return crease__error(CREASE_EIO, "%s: cannot finish writing: %s", path, strerror(e));
     }
-    if (rename(tmp, path) != 0) {
+    if (rename(tmp, real) != 0) {
         e = errno;
         unlink(tmp);
         free(tmp);

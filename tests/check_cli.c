@@ -616,6 +616,53 @@ START_TEST(test_train_binary_quiet)
 }
 END_TEST
 
+/* Outputs that are not regular files (/dev/stdout, /dev/full) are written
+ * in place: a rename must never replace a device node. */
+START_TEST(test_train_special_outputs)
+{
+    char *tiny = tmp_path("tiny-special.csv");
+    write_tiny_csv(tiny, 200);
+    result r = RUN("train", "--data", tiny, "--model", "2-8-2", "--epochs", "2", "--batch", "50",
+                   "--quiet", "--log", "/dev/stdout");
+    ck_assert_msg(r.status == 0, "train --log /dev/stdout: status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_CONTAINS(r.out, "epoch,lr,loss,accuracy,balanced_accuracy,seconds\n1,", "the log");
+    result_free(&r);
+    /* a link to a file stays a link; the file it names gets the log */
+    char *target = tmp_path("target-log.csv"), *link = tmp_path("link-log.csv");
+    write_file(target, "old\n");
+    ck_assert_int_eq(symlink(target, link), 0);
+    r = RUN("train", "--data", tiny, "--model", "2-8-2", "--epochs", "2", "--batch", "50",
+            "--quiet", "--log", link);
+    ck_assert_msg(r.status == 0, "train --log LINK: status %d, stderr:\n%s", r.status, r.err);
+    result_free(&r);
+    struct stat sb;
+    ck_assert_int_eq(lstat(link, &sb), 0);
+    ck_assert_msg(S_ISLNK(sb.st_mode), "the link was replaced by a file");
+    char *text = slurp(target);
+    ASSERT_CONTAINS(text, "epoch,lr,loss", "the linked file");
+    free(text);
+    unlink(link);
+    unlink(target);
+    free(link);
+    free(target);
+    if (stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode)) {
+        static const char *const opts[] = {"--log", "--save", "--png-decision"};
+        for (int i = 0; i < 3; i++) {
+            r = RUN("train", "--data", tiny, "--model", "2-8-2", "--epochs", "1", "--batch", "50",
+                    "--quiet", opts[i], "/dev/full");
+            ck_assert_msg(r.status == 1, "%s /dev/full: status %d", opts[i], r.status);
+            ASSERT_CONTAINS(r.err, "No space left on device", "the error");
+            result_free(&r);
+            ck_assert_msg(stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode),
+                          "%s replaced /dev/full", opts[i]);
+        }
+    } else {
+        printf("SKIP test_train_special_outputs: no /dev/full character device\n");
+    }
+    free(tiny);
+}
+END_TEST
+
 /* With stderr on a terminal, progress is one line redrawn with '\r'. */
 START_TEST(test_train_tty_progress)
 {
@@ -1183,6 +1230,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_devices_skipped);
     tcase_add_test(tc, test_train_save_eval);
     tcase_add_test(tc, test_train_binary_quiet);
+    tcase_add_test(tc, test_train_special_outputs);
     tcase_add_test(tc, test_train_tty_progress);
     tcase_add_test(tc, test_eval_reference);
     suite_add_tcase(s, tc);

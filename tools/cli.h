@@ -271,10 +271,6 @@ void cli_print_wrapped(const char *label, const char *text);
 /* Writes len bytes to path through a temporary file and a rename.
  * Returns CLI_EXIT_OK or CLI_EXIT_FAIL (printed, naming `what`). */
 int cli_write_file(const char *what, const char *path, const char *data, size_t len);
-/* Creates the temporary file PATH.tmp-XXXXXX beside path, with the mode a
- * new file gets, for writing path through a rename: returns its descriptor
- * and *tmp (malloc'd), or -1 with the error printed (naming `what`). */
-int cli_create_temp(const char *what, const char *path, char **tmp);
 /* The name of an activation as --act spells it. */
 const char *cli_act_name(int act);
 

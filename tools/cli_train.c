@@ -206,10 +206,10 @@ static double schedule_lr(const crease_train_opts *o, int e)
 /* ------------------------------------------------------------ CSV log */
 
 typedef struct curve_log {
-    FILE *f;
-    char *tmp;
-    const char *path;
-    int err; /* errno of the first failed write */
+    FILE *f;          /* rows go into memory ... */
+    char *buf;
+    size_t len;
+    const char *path; /* ... and to the file at the end, whole */
 } curve_log;
 
 static int log_open(curve_log *lg, const char *path)
@@ -217,18 +217,9 @@ static int log_open(curve_log *lg, const char *path)
     memset(lg, 0, sizeof *lg);
     if (!path)
         return CLI_EXIT_OK;
-    int fd = cli_create_temp("log", path, &lg->tmp);
-    if (fd < 0)
-        return CLI_EXIT_FAIL;
-    lg->f = fdopen(fd, "w");
-    if (!lg->f) {
-        int e = errno;
-        close(fd);
-        unlink(lg->tmp);
-        free(lg->tmp);
-        lg->tmp = NULL;
-        return cli_error("cannot write the log '%s': %s", path, strerror(e));
-    }
+    lg->f = open_memstream(&lg->buf, &lg->len);
+    if (!lg->f)
+        return cli_error("cannot start the log '%s': %s", path, strerror(errno));
     lg->path = path;
     fprintf(lg->f, "epoch,lr,loss,accuracy,balanced_accuracy,seconds\n");
     return CLI_EXIT_OK;
@@ -237,43 +228,31 @@ static int log_open(curve_log *lg, const char *path)
 static void log_row(curve_log *lg, int epoch, double lr, const crease_metrics *m,
                     double seconds)
 {
-    if (!lg->f)
-        return;
-    if ((fprintf(lg->f, "%d,%.6g,%.6f,%.6f,%.6f,%.3f\n", epoch, lr, m->loss, m->accuracy,
-                 m->balanced_accuracy, seconds) < 0 ||
-         fflush(lg->f) != 0) &&
-        !lg->err)
-        lg->err = errno;
+    if (lg->f)
+        fprintf(lg->f, "%d,%.6g,%.6f,%.6f,%.6f,%.3f\n", epoch, lr, m->loss, m->accuracy,
+                m->balanced_accuracy, seconds);
 }
 
 static void log_abort(curve_log *lg)
 {
-    if (lg->f) {
+    if (lg->f)
         fclose(lg->f);
-        unlink(lg->tmp);
-    }
-    free(lg->tmp);
+    free(lg->buf);
     memset(lg, 0, sizeof *lg);
 }
 
+/* Writes the log through crease_write_file: there whole or not at all. */
 static int log_commit(curve_log *lg)
 {
     if (!lg->f)
         return CLI_EXIT_OK;
-    /* the reason of the first failure: a write, the close or the rename */
-    int e = lg->err ? lg->err : ferror(lg->f) ? EIO : 0;
-    if (fclose(lg->f) != 0 && !e)
-        e = errno;
+    int bad = ferror(lg->f);
+    bad |= fclose(lg->f) != 0;
     lg->f = NULL;
-    if (!e && rename(lg->tmp, lg->path) != 0)
-        e = errno;
-    if (e)
-        unlink(lg->tmp);
-    free(lg->tmp);
-    lg->tmp = NULL;
-    if (e)
-        return cli_error("cannot write the log '%s': %s", lg->path, strerror(e));
-    return CLI_EXIT_OK;
+    int rc = bad ? cli_error("cannot write the log '%s': out of memory", lg->path)
+                 : cli_write_file("log", lg->path, lg->buf, lg->len);
+    log_abort(lg);
+    return rc;
 }
 
 /* ------------------------------------------------------------ a run */

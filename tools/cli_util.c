@@ -527,58 +527,14 @@ int cli_make_dir(const char *opt, const char *dir)
     return CLI_EXIT_OK;
 }
 
-int cli_create_temp(const char *what, const char *path, char **tmp)
-{
-    size_t n = strlen(path) + 16;
-    *tmp = malloc(n);
-    if (!*tmp) {
-        cli_error("out of memory");
-        return -1;
-    }
-    snprintf(*tmp, n, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(*tmp);
-    int e = errno;
-    if (fd >= 0) {
-        /* mkstemp makes the file 0600; give it the usual mode. */
-        mode_t mask = umask(0);
-        umask(mask);
-        if (fchmod(fd, 0666 & ~mask) == 0)
-            return fd;
-        e = errno;
-        close(fd);
-        unlink(*tmp);
-    }
-    free(*tmp);
-    *tmp = NULL;
-    cli_error("cannot write the %s '%s': %s", what, path, strerror(e));
-    return -1;
-}
-
 int cli_write_file(const char *what, const char *path, const char *data, size_t len)
 {
-    char *tmp;
-    int fd = cli_create_temp(what, path, &tmp);
-    if (fd < 0)
-        return CLI_EXIT_FAIL;
-    int e = 0;
-    size_t done = 0;
-    while (done < len && !e) {
-        ssize_t w = write(fd, data + done, len - done);
-        if (w < 0 && errno != EINTR)
-            e = errno;
-        else if (w > 0)
-            done += (size_t)w;
-    }
-    if (close(fd) != 0 && !e)
-        e = errno;
-    if (!e && rename(tmp, path) != 0)
-        e = errno;
-    if (e)
-        unlink(tmp);
-    free(tmp);
-    if (e)
-        return cli_error("cannot write the %s '%s': %s", what, path, strerror(e));
-    return CLI_EXIT_OK;
+    crease_status s = crease_write_file(path, data, len);
+    if (s == CREASE_OK)
+        return CLI_EXIT_OK;
+    if (cli_error_names(path))
+        return cli_lib_error(s, "cannot write the %s", what);
+    return cli_lib_error(s, "cannot write the %s '%s'", what, path);
 }
 
 char *cli_path_join(const char *dir, const char *name)
