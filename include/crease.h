@@ -76,6 +76,35 @@ int crease_plugin_skipped_count(void);
 crease_status crease_plugin_skipped_get(int i, const char **path,
                                         const char **reason);
 
+/* Every variant of every backend found on the search path, loaded or not:
+ * the file of each name+variant that speaks this ABI (the first one on the
+ * path where a variant is found twice).  A process uses one variant per
+ * backend (CREASE_<NAME>_VARIANT forces one, see crease_plugins_load); this
+ * list is how a tool learns which others it could run, each in a process
+ * of its own with that variable set ('crease bench' does).  Ordered by
+ * backend name, then score from low to high, then path. */
+typedef struct crease_plugin_variant {
+    size_t size;          /* set by the caller to sizeof(crease_plugin_variant) */
+    const char *name;     /* backend: "cpu" */
+    const char *variant;  /* "portable", "avx2", ...; "" if the plugin names none */
+    const char *path;     /* its file */
+    const char *reason;   /* why this process does not use it ("" if it does):
+                             "cannot run on this machine (score 0)", "variant
+                             'avx512' scores higher", "not used:
+                             CREASE_CPU_VARIANT=avx2", "init failed: ..." */
+    int score;            /* 0: cannot run on this machine; higher is better */
+    int loaded;           /* 1: the variant this process uses */
+    int runnable;         /* 1: score > 0 and its init did not fail here (the
+                             variants that lost on score were not initialised) */
+    int plugin;           /* index for crease_plugin_get of the loaded variant
+                             of the same backend, or -1 if none is loaded */
+} crease_plugin_variant;
+
+int crease_plugin_variant_count(void);
+/* Fills *out (out->size set by the caller; a shorter, older struct gets its
+ * part) with borrowed strings valid until the process ends. */
+crease_status crease_plugin_variant_get(int i, crease_plugin_variant *out);
+
 typedef struct crease_device crease_device;
 
 /* Opens a device by name:
@@ -84,6 +113,11 @@ typedef struct crease_device crease_device;
  *                                   the device type, vendor, platform, name
  * NULL or "" means $CREASE_DEVICE, else "cpu:0".  *out is owned. */
 crease_status crease_device_open(const char *name, crease_device **out);
+/* Resolves a device name as crease_device_open does (NULL or "" means
+ * $CREASE_DEVICE, else "cpu:0") to the index of its loaded plugin (for
+ * crease_plugin_get, crease_plugin_device_info) and the device's index,
+ * without opening it.  Either pointer may be NULL. */
+crease_status crease_device_find(const char *name, int *plugin, int *index);
 void crease_device_free(crease_device *dev);
 /* Canonical name "backend:index".  Borrowed, lives as long as dev. */
 const char *crease_device_name(const crease_device *dev);

@@ -58,10 +58,10 @@ static void backend_list(char *buf, size_t len)
     if (n == 0) snprintf(buf, len, "none");
 }
 
-crease_status crease_device_open(const char *name, crease_device **out)
+/* Resolves name to a loaded plugin and a device index. */
+static crease_status find_device(const char *name, const struct crease_loaded_plugin **lpp, int *plugin,
+                                 int *index_out)
 {
-    if (!out) return crease__error(CREASE_EINVAL, "crease_device_open: out is NULL");
-    *out = NULL;
     if (!name || !*name) name = getenv("CREASE_DEVICE");
     if (!name || !*name) name = "cpu:0";
     int st = crease_plugins_load();
@@ -122,6 +122,31 @@ crease_status crease_device_open(const char *name, crease_device **out)
                                  "unknown device '%s': no %s device matches '%s' by type, vendor, platform or name",
                                  name, lp->p->name, sel);
     }
+    if (lpp) *lpp = lp;
+    if (plugin) {
+        *plugin = -1;
+        for (int i = 0; i < crease_plugin_count(); i++)
+            if (crease__plugin(i) == lp) *plugin = i;
+    }
+    if (index_out) *index_out = index;
+    return CREASE_OK;
+}
+
+crease_status crease_device_find(const char *name, int *plugin, int *index)
+{
+    return find_device(name, NULL, plugin, index);
+}
+
+crease_status crease_device_open(const char *name, crease_device **out)
+{
+    if (!out) return crease__error(CREASE_EINVAL, "crease_device_open: out is NULL");
+    *out = NULL;
+    const struct crease_loaded_plugin *lp = NULL;
+    int index = -1;
+    int st = find_device(name, &lp, NULL, &index);
+    if (st) return st;
+    if (!name || !*name) name = getenv("CREASE_DEVICE");
+    if (!name || !*name) name = "cpu:0";
 
     crease_device *d = calloc(1, sizeof *d);
     if (!d) return crease__error(CREASE_ENOMEM, "out of memory");

@@ -36,6 +36,14 @@ struct candidate {
     void *handle;
     const struct crease_plugin *p;
     int score;
+    int vi; /* its entry in variants[], or -1 */
+};
+
+/* Every name+variant that speaks this ABI, for crease_plugin_variant_get. */
+struct variant {
+    char *name, *variant, *path, *reason;
+    int score, loaded, runnable, plugin;
+    int order; /* discovery order, the last sort key */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -45,6 +53,8 @@ static struct crease_loaded_plugin *plugins;
 static int n_plugins;
 static struct skipped *skipped;
 static int n_skipped;
+static struct variant *variants;
+static int n_variants;
 
 static void skip(const char *path, const char *fmt, ...) CREASE_PRINTF(2, 3);
 static void skip(const char *path, const char *fmt, ...)
@@ -66,6 +76,51 @@ static void skip(const char *path, const char *fmt, ...)
         free(skipped[n_skipped].path);
         free(skipped[n_skipped].reason);
     }
+}
+
+/* Sets the reason a variant is not used (NULL: it is used). */
+static void variant_reason(int vi, const char *fmt, ...) CREASE_PRINTF(2, 3);
+static void variant_reason(int vi, const char *fmt, ...)
+{
+    if (vi < 0 || vi >= n_variants) return;
+    struct variant *v = &variants[vi];
+    free(v->reason);
+    v->reason = NULL;
+    if (!fmt) return;
+    char reason[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    v->reason = strdup(reason);
+}
+
+/* Records a file that speaks this ABI; returns its index, or -1 when the
+ * same name+variant is already listed (or memory ran out). */
+static int variant_add(const struct crease_plugin *p, const char *path, int score)
+{
+    const char *variant = p->variant ? p->variant : "";
+    for (int i = 0; i < n_variants; i++)
+        if (!strcmp(variants[i].name, p->name) && !strcmp(variants[i].variant, variant)) return -1;
+    struct variant *nv = realloc(variants, (size_t)(n_variants + 1) * sizeof *nv);
+    if (!nv) return -1;
+    variants = nv;
+    struct variant *v = &variants[n_variants];
+    memset(v, 0, sizeof *v);
+    v->name = strdup(p->name);
+    v->variant = strdup(variant);
+    v->path = strdup(path);
+    if (!v->name || !v->variant || !v->path) {
+        free(v->name);
+        free(v->variant);
+        free(v->path);
+        return -1;
+    }
+    v->score = score;
+    v->runnable = score > 0;
+    v->plugin = -1;
+    v->order = n_variants;
+    return n_variants++;
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -137,10 +192,13 @@ static void consider(const char *path, struct candidate **cands, int *n)
         for (char *c = envname; *c; c++)
             if (*c >= 'a' && *c <= 'z') *c = (char)(*c - 'a' + 'A');
         const char *forced = getenv(envname);
+        int vi = variant_add(p, path, score);
         if (score <= 0) {
             skip(path, "%s variant '%s' cannot run on this machine (score 0)", p->name, variant);
+            variant_reason(vi, "cannot run on this machine (score 0)");
         } else if (forced && *forced && strcmp(forced, variant)) {
             skip(path, "%s variant '%s' not used: %s=%s", p->name, variant, envname, forced);
+            variant_reason(vi, "not used: %s=%s", envname, forced);
         } else {
             for (int i = 0; i < *n; i++) {
                 const struct crease_plugin *q = (*cands)[i].p;
@@ -158,11 +216,12 @@ static void consider(const char *path, struct candidate **cands, int *n)
                 free(pc);
                 if (nc) *cands = nc;
                 skip(path, "out of memory");
+                variant_reason(vi, "out of memory");
                 dlclose(h);
                 return;
             }
             *cands = nc;
-            nc[*n] = (struct candidate){pc, h, p, score};
+            nc[*n] = (struct candidate){pc, h, p, score, vi};
             (*n)++;
             return;
         }
@@ -221,6 +280,33 @@ static int cand_before(const struct candidate *x, const struct candidate *y)
     return c < 0 || (c == 0 && x->score > y->score);
 }
 
+static int variant_before(const struct variant *x, const struct variant *y)
+{
+    int c = strcmp(x->name, y->name);
+    if (c) return c < 0;
+    if (x->score != y->score) return x->score < y->score;
+    c = strcmp(x->path, y->path);
+    return c ? c < 0 : x->order < y->order;
+}
+
+/* Sorts the variant list and links each entry to its backend's loaded
+ * plugin. */
+static void finish_variants(void)
+{
+    for (int i = 1; i < n_variants; i++) {
+        struct variant v = variants[i];
+        int j = i;
+        for (; j > 0 && variant_before(&v, &variants[j - 1]); j--) variants[j] = variants[j - 1];
+        variants[j] = v;
+    }
+    for (int i = 0; i < n_variants; i++) {
+        struct variant *v = &variants[i];
+        for (int j = 0; j < n_plugins; j++)
+            if (!strcmp(plugins[j].p->name, v->name)) v->plugin = j;
+        if (!v->loaded && !v->reason) v->reason = strdup("not used");
+    }
+}
+
 static int do_load(void)
 {
     struct candidate *cands = NULL;
@@ -247,6 +333,7 @@ static int do_load(void)
         if (have) {
             skip(c->path, "%s variant '%s' (score %d) not used: variant '%s' scores higher",
                  c->p->name, variant, c->score, have->p->variant ? have->p->variant : "");
+            variant_reason(c->vi, "variant '%s' scores higher", have->p->variant ? have->p->variant : "");
             dlclose(c->handle);
             free(c->path);
             continue;
@@ -257,6 +344,8 @@ static int do_load(void)
             const char *why = crease_last_error();
             skip(c->path, "%s variant '%s': init failed: %s", c->p->name, variant,
                  *why ? why : crease_status_str(st));
+            variant_reason(c->vi, "init failed: %s", *why ? why : crease_status_str(st));
+            if (c->vi >= 0) variants[c->vi].runnable = 0;
             dlclose(c->handle);
             free(c->path);
             continue;
@@ -265,15 +354,18 @@ static int do_load(void)
         if (!np) {
             if (c->p->fini) c->p->fini();
             skip(c->path, "out of memory");
+            variant_reason(c->vi, "out of memory");
             dlclose(c->handle);
             free(c->path);
             continue;
         }
         plugins = np;
         plugins[n_plugins++] = (struct crease_loaded_plugin){c->p, c->handle, c->path};
+        if (c->vi >= 0) variants[c->vi].loaded = 1;
         crease__log(3, "plugin %s variant '%s' loaded from %s", c->p->name, variant, c->path);
     }
     free(cands);
+    finish_variants();
     crease__clear_error();
     if (n_plugins == 0)
         return crease__error(CREASE_ENODEV,
@@ -317,6 +409,15 @@ void crease__plugins_reset(int default_dirs)
     free(skipped);
     skipped = NULL;
     n_skipped = 0;
+    for (int i = 0; i < n_variants; i++) {
+        free(variants[i].name);
+        free(variants[i].variant);
+        free(variants[i].path);
+        free(variants[i].reason);
+    }
+    free(variants);
+    variants = NULL;
+    n_variants = 0;
     loaded = 0;
     pthread_mutex_unlock(&lock);
 }
@@ -368,5 +469,37 @@ crease_status crease_plugin_skipped_get(int i, const char **path, const char **r
     if (i < 0 || i >= n_skipped) return crease__error(CREASE_EINVAL, "no skipped plugin %d", i);
     if (path) *path = skipped[i].path;
     if (reason) *reason = skipped[i].reason;
+    return CREASE_OK;
+}
+
+int crease_plugin_variant_count(void)
+{
+    crease_plugins_load();
+    return n_variants;
+}
+
+crease_status crease_plugin_variant_get(int i, crease_plugin_variant *out)
+{
+    crease_plugins_load();
+    if (!out) return crease__error(CREASE_EINVAL, "crease_plugin_variant_get: out is NULL");
+    if (i < 0 || i >= n_variants)
+        return crease__error(CREASE_EINVAL, "no plugin variant %d (%d found)", i, n_variants);
+    if (out->size < sizeof out->size)
+        return crease__error(CREASE_EINVAL, "crease_plugin_variant_get: out->size not set");
+    const struct variant *v = &variants[i];
+    crease_plugin_variant full;
+    memset(&full, 0, sizeof full);
+    full.name = v->name;
+    full.variant = v->variant;
+    full.path = v->path;
+    full.reason = v->loaded || !v->reason ? "" : v->reason;
+    full.score = v->score;
+    full.loaded = v->loaded;
+    full.runnable = v->runnable;
+    full.plugin = v->plugin;
+    size_t want = out->size;
+    memcpy((char *)out + sizeof out->size, (char *)&full + sizeof full.size,
+           (want < sizeof full ? want : sizeof full) - sizeof full.size);
+    out->size = want;
     return CREASE_OK;
 }

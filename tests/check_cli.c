@@ -215,6 +215,10 @@ static const help_case help_cases[] = {
     {"demo",
      {"--device", "--epochs", "--seed", "--out", "--quick", "--widths", "--deep", "--map",
       "--help", NULL}},
+    {"bench",
+     {"--device", "--reference", "--threads", "--timeout", "--model", "--act", "--data",
+      "--subsample", "--epochs", "--batch", "--lr", "--seed", "--target", "--format",
+      "--help", NULL}},
 };
 
 START_TEST(test_help_command)
@@ -364,6 +368,19 @@ static const bad_arg_case bad_args[] = {
     {{"train", "--save", "m.png", "--png-curves", "m.png"}, "name the same file 'm.png'"},
     {{"devices", "extra"}, "unexpected argument 'extra'"},
     {{"devices", "--all"}, "unknown option '--all'"},
+    {{"bench", "extra"}, "unexpected argument 'extra'"},
+    {{"bench", "--format", "xml"}, "unknown format 'xml'"},
+    {{"bench", "--epochs", "0"}, "--epochs must be between 1 and"},
+    {{"bench", "--subsample", "0"}, "--subsample must be between 1 and"},
+    {{"bench", "--threads", "0"}, "--threads must be between 1 and"},
+    {{"bench", "--target", "0"}, "--target must be in (0, 1]"},
+    {{"bench", "--target", "97"}, "--target must be in (0, 1]"},
+    {{"bench", "--timeout", "-1"}, "--timeout must be"},
+    {{"bench", "--device", "cpu,,opencl"}, "empty item"},
+    {{"bench", "--device"}, "--device needs a value"},
+    {{"bench", "--model", "2-x-2"}, "'x' is not a positive whole number"},
+    {{"bench", "--model", "3-8-2"}, "the first width must be 2"},
+    {{"bench", "--worker", "3"}, "--worker needs a file descriptor and a target"},
 };
 
 START_TEST(test_bad_argument)
@@ -1199,6 +1216,503 @@ START_TEST(test_demo_tiny)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------ bench */
+
+/* Splits one CSV line (RFC 4180 quoting) in place; returns the fields. */
+static int csv_fields(char *line, char **f, int max)
+{
+    int n = 0;
+    char *p = line;
+    for (;;) {
+        ck_assert_int_lt(n, max);
+        if (*p == '"') {
+            char *out = ++p;
+            f[n++] = out;
+            for (;;) {
+                ck_assert_msg(*p != '\0', "unterminated quoted CSV field");
+                if (*p == '"' && p[1] == '"') {
+                    *out++ = '"';
+                    p += 2;
+                } else if (*p == '"') {
+                    p++;
+                    break;
+                } else {
+                    *out++ = *p++;
+                }
+            }
+            *out = '\0';
+            ck_assert_msg(*p == ',' || *p == '\0', "junk after a quoted CSV field");
+        } else {
+            f[n++] = p;
+            p += strcspn(p, ",");
+        }
+        if (*p == '\0')
+            return n;
+        *p++ = '\0';
+    }
+}
+
+typedef struct csv_table {
+    char *text;
+    char *head[40];
+    int ncol;
+    char *row[32][40];
+    int nrow;
+} csv_table;
+
+static void csv_parse(csv_table *t, const char *out)
+{
+    memset(t, 0, sizeof *t);
+    t->text = strdup(out);
+    ck_assert_ptr_nonnull(t->text);
+    char *save = NULL;
+    char *line = strtok_r(t->text, "\n", &save);
+    ck_assert_msg(line != NULL, "no CSV header");
+    t->ncol = csv_fields(line, t->head, 40);
+    while ((line = strtok_r(NULL, "\n", &save)) != NULL) {
+        ck_assert_int_lt(t->nrow, 32);
+        int n = csv_fields(line, t->row[t->nrow], 40);
+        ck_assert_msg(n == t->ncol, "CSV row %d has %d fields, the header %d", t->nrow + 1, n,
+                      t->ncol);
+        t->nrow++;
+    }
+}
+
+static const char *csv_get(const csv_table *t, int r, const char *col)
+{
+    for (int j = 0; j < t->ncol; j++)
+        if (strcmp(t->head[j], col) == 0)
+            return t->row[r][j];
+    ck_abort_msg("no CSV column '%s'", col);
+    return NULL;
+}
+
+static double csv_num(const csv_table *t, int r, const char *col)
+{
+    const char *v = csv_get(t, r, col);
+    ck_assert_msg(*v, "row %s: column %s is empty", t->row[r][0], col);
+    char *end;
+    double d = strtod(v, &end);
+    ck_assert_msg(*end == '\0', "row %s: column %s: '%s' is not a number", t->row[r][0], col, v);
+    return d;
+}
+
+static int csv_row(const csv_table *t, const char *target)
+{
+    for (int r = 0; r < t->nrow; r++)
+        if (strcmp(csv_get(t, r, "target"), target) == 0)
+            return r;
+    return -1;
+}
+
+/* The cpu variants the loader found: runnable ones into run[], the others
+ * into skip[] (names only). */
+static void cpu_variants(char run[][64], int *nrun, char skip[][64], int *nskip)
+{
+    *nrun = *nskip = 0;
+    ck_assert_int_eq(crease_plugins_load(), CREASE_OK);
+    for (int i = 0; i < crease_plugin_variant_count(); i++) {
+        crease_plugin_variant v;
+        memset(&v, 0, sizeof v);
+        v.size = sizeof v;
+        ck_assert_int_eq(crease_plugin_variant_get(i, &v), CREASE_OK);
+        if (strcmp(v.name, "cpu") != 0)
+            continue;
+        if (v.runnable)
+            snprintf(run[(*nrun)++], 64, "%s", v.variant);
+        else
+            snprintf(skip[(*nskip)++], 64, "%s", v.variant);
+    }
+    ck_assert_int_ge(*nrun, 1);
+}
+
+/* A tiny, separable data set that a small net learns in a few epochs. */
+static char *bench_csv_data(void)
+{
+    char *p = tmp_path("bench-blobs.csv");
+    if (access(p, R_OK) != 0)
+        write_tiny_csv(p, 2048);
+    return p;
+}
+
+/* CSV: a row per cpu variant, in the loader's order; numbers that fit
+ * together; the reference row; progress on stderr only. */
+START_TEST(test_bench_csv)
+{
+    char *data = bench_csv_data();
+    result r = RUN("bench", "--device", "cpu", "--data", data, "--model", "2-16-16-2", "--batch",
+                   "64", "--epochs", "3", "--lr", "0.01", "--target", "0.9", "--format", "csv");
+    ck_assert_msg(r.status == 0, "bench csv: status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_CONTAINS(r.err, "[1/", "bench progress");
+    ASSERT_CONTAINS(r.err, "epoch 3/3", "bench progress");
+    csv_table t;
+    csv_parse(&t, r.out);
+    ck_assert_str_eq(t.head[0], "target");
+    char run[8][64], skip[8][64];
+    int nrun, nskip;
+    cpu_variants(run, &nrun, skip, &nskip);
+    ck_assert_msg(t.nrow == nrun + nskip, "%d rows for %d + %d cpu variants:\n%s", t.nrow, nrun,
+                  nskip, r.out);
+    int steps_per_epoch = (2048 + 63) / 64;
+    for (int i = 0; i < nrun; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "cpu:0/%.63s", run[i]);
+        int row = csv_row(&t, name);
+        ck_assert_msg(row == i, "%s: row %d, want %d (loader order):\n%s", name, row, i, r.out);
+        ck_assert_str_eq(csv_get(&t, row, "status"), "ok");
+        ck_assert_str_eq(csv_get(&t, row, "backend"), "cpu");
+        ck_assert_str_eq(csv_get(&t, row, "variant"), run[i]);
+        ck_assert(csv_num(&t, row, "units") >= 1);
+        ck_assert(csv_num(&t, row, "setup_s") >= 0);
+        ck_assert(csv_num(&t, row, "epochs") == 3);
+        ck_assert(csv_num(&t, row, "steps") == 3 * steps_per_epoch);
+        ck_assert(csv_num(&t, row, "samples") == 3 * 2048);
+        double train = csv_num(&t, row, "train_s"), ms = csv_num(&t, row, "ms_per_step");
+        double sps = csv_num(&t, row, "samples_per_s"), gf = csv_num(&t, row, "gflops");
+        ck_assert(train > 0 && ms > 0 && sps > 0 && gf > 0);
+        ck_assert_msg(fabs(ms - 1e3 * train / (3 * steps_per_epoch)) <= 1e-6 * ms, "ms/step");
+        ck_assert_msg(fabs(sps - 3 * 2048 / train) <= 1e-6 * sps, "samples/s");
+        /* 2-16-16-2: 4*2*16 + 6*16*16 + 6*16*2 = 1856 FLOP per sample */
+        ck_assert_msg(fabs(gf - 1856.0 * 3 * 2048 / train / 1e9) <= 1e-6 * gf, "GFLOP/s %g", gf);
+        double bal = csv_num(&t, row, "final_balanced_accuracy");
+        ck_assert(bal > 0.5 && bal <= 1);
+        ck_assert(csv_num(&t, row, "best_balanced_accuracy") >= bal);
+        ck_assert(csv_num(&t, row, "target_accuracy") == 0.9);
+        /* the blobs are learnt at once */
+        ck_assert_msg(*csv_get(&t, row, "time_to_target_s"), "%s: 90%% not reached:\n%s", name,
+                      r.out);
+        ck_assert(csv_num(&t, row, "time_to_target_s") <= train);
+        ck_assert(csv_num(&t, row, "epochs_to_target") >= 1);
+        ck_assert(csv_num(&t, row, "max_loss_deviation") >= 0);
+        ck_assert(csv_num(&t, row, "speedup") > 0);
+        ck_assert(csv_num(&t, row, "reference") == (strcmp(run[i], "portable") == 0));
+    }
+    int ref = csv_row(&t, "cpu:0/portable");
+    ck_assert_int_ge(ref, 0);
+    ck_assert(csv_num(&t, ref, "max_loss_deviation") == 0);
+    ck_assert(csv_num(&t, ref, "speedup") == 1);
+    for (int i = 0; i < nskip; i++) {
+        char name[96];
+        snprintf(name, sizeof name, "cpu/%.63s", skip[i]);
+        int row = csv_row(&t, name);
+        ck_assert_msg(row >= 0, "no skipped row %s:\n%s", name, r.out);
+        ck_assert_str_eq(csv_get(&t, row, "status"), "skipped");
+        ck_assert_msg(*csv_get(&t, row, "reason"), "%s: no reason", name);
+        ck_assert_str_eq(csv_get(&t, row, "ms_per_step"), "");
+    }
+    free(t.text);
+    result_free(&r);
+    free(data);
+}
+END_TEST
+
+/* A minimal JSON parser that only checks the syntax (RFC 8259). */
+static const char *json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static const char *json_value(const char *p, int depth);
+
+static const char *json_string(const char *p)
+{
+    if (*p != '"')
+        return NULL;
+    for (p++; *p != '"'; p++) {
+        if ((unsigned char)*p < 0x20)
+            return NULL;
+        if (*p == '\\') {
+            p++;
+            if (*p == 'u') {
+                for (int i = 1; i <= 4; i++)
+                    if (!strchr("0123456789abcdefABCDEF", p[i]) || !p[i])
+                        return NULL;
+                p += 4;
+            } else if (!*p || !strchr("\"\\/bfnrt", *p)) {
+                return NULL;
+            }
+        }
+    }
+    return p + 1;
+}
+
+static const char *json_number(const char *p)
+{
+    const char *s = p;
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (*p >= '1' && *p <= '9')
+        while (*p >= '0' && *p <= '9')
+            p++;
+    else
+        return NULL;
+    if (*p == '.') {
+        p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return NULL;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    return p > s ? p : NULL;
+}
+
+static const char *json_value(const char *p, int depth)
+{
+    if (depth > 64)
+        return NULL;
+    p = json_ws(p);
+    if (*p == '{' || *p == '[') {
+        char close = *p == '{' ? '}' : ']';
+        int object = *p == '{';
+        p = json_ws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (object) {
+                p = json_string(json_ws(p));
+                if (!p)
+                    return NULL;
+                p = json_ws(p);
+                if (*p++ != ':')
+                    return NULL;
+            }
+            p = json_value(p, depth + 1);
+            if (!p)
+                return NULL;
+            p = json_ws(p);
+            if (*p == close)
+                return p + 1;
+            if (*p++ != ',')
+                return NULL;
+        }
+    }
+    if (*p == '"')
+        return json_string(p);
+    if (strncmp(p, "true", 4) == 0)
+        return p + 4;
+    if (strncmp(p, "false", 5) == 0)
+        return p + 5;
+    if (strncmp(p, "null", 4) == 0)
+        return p + 4;
+    return json_number(p);
+}
+
+static int json_valid(const char *text)
+{
+    const char *end = json_value(text, 0);
+    return end && *json_ws(end) == '\0';
+}
+
+static int count_substr(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* The value after "key": in the object text of one target (a number). */
+static double json_field(const char *obj, const char *key)
+{
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\": ", key);
+    const char *p = strstr(obj, k);
+    ck_assert_msg(p != NULL, "no %s in %.300s", key, obj);
+    return strtod(p + strlen(k), NULL);
+}
+
+START_TEST(test_json_checker)
+{
+    ck_assert(json_valid("{\"a\": [1, -2.5e+3, true, null, \"x\\n\\u00e9\"], \"b\": {}}"));
+    ck_assert(json_valid(" [] "));
+    ck_assert(!json_valid("{\"a\": 1,}"));
+    ck_assert(!json_valid("{\"a\": nan}"));
+    ck_assert(!json_valid("[1] x"));
+    ck_assert(!json_valid("\"tab\there\""));
+    ck_assert(!json_valid("{\"a\" 1}"));
+}
+END_TEST
+
+/* JSON on the built-in data, every device (OpenCL included where the
+ * plugin loads): valid, a target per device and variant, the curves. */
+START_TEST(test_bench_json)
+{
+    result r = RUN("bench", "--subsample", "32", "--epochs", "2", "--format", "json");
+    ck_assert_msg(r.status == 0, "bench json: status %d, stderr:\n%s", r.status, r.err);
+    ck_assert_msg(json_valid(r.out), "not valid JSON:\n%s", r.out);
+    ASSERT_CONTAINS(r.out, "\"settings\": {", "json");
+    ASSERT_CONTAINS(r.out, "\"machine\": {", "json");
+    ASSERT_CONTAINS(r.out, "\"model\": \"2-32-32-32-32-2\"", "json");
+    ASSERT_CONTAINS(r.out, "\"flop_per_sample\": 19072", "json");
+    ASSERT_CONTAINS(r.out, "\"reference\": \"cpu:0/portable\"", "json");
+
+    /* the rows expected from the loader's list of variants and devices */
+    ck_assert_int_eq(crease_plugins_load(), CREASE_OK);
+    int expect = 0, runnable = 0;
+    for (int i = 0; i < crease_plugin_variant_count(); i++) {
+        crease_plugin_variant v;
+        memset(&v, 0, sizeof v);
+        v.size = sizeof v;
+        ck_assert_int_eq(crease_plugin_variant_get(i, &v), CREASE_OK);
+        crease_plugin_desc d;
+        int devices = 0;
+        if (v.runnable && v.plugin >= 0 && crease_plugin_get(v.plugin, &d) == CREASE_OK)
+            devices = d.device_count;
+        expect += devices > 0 ? devices : 1;
+        runnable += devices;
+        for (int k = 0; k < devices; k++) {
+            char name[160], key[200];
+            snprintf(name, sizeof name, "%s:%d%s%s", v.name, k, *v.variant ? "/" : "",
+                     v.variant);
+            snprintf(key, sizeof key, "{\"target\": \"%s\"", name);
+            const char *obj = strstr(r.out, key);
+            ck_assert_msg(obj != NULL, "no target %s in:\n%s", name, r.out);
+            const char *end = strstr(obj, "}");
+            ck_assert_ptr_nonnull(end);
+            char *o = strndup(obj, (size_t)(end - obj));
+            ASSERT_CONTAINS(o, "\"status\": \"ok\"", name);
+            ck_assert(json_field(o, "epochs") == 2);
+            ck_assert(json_field(o, "ms_per_step") > 0);
+            ck_assert(json_field(o, "gflops") > 0);
+            ck_assert(json_field(o, "setup_s") >= 0);
+            ASSERT_CONTAINS(o, "\"loss\": [", name);
+            ASSERT_CONTAINS(o, "\"balanced_accuracy\": [", name);
+            /* Every device trains within check_parity's stated tolerance
+             * of the reference: rounding differences only. */
+            double dev = json_field(o, "max_loss_deviation");
+            ck_assert_msg(dev >= 0 && dev <= 0.05, "%s: loss deviation %g", name, dev);
+            if (strcmp(name, "cpu:0/portable") == 0) {
+                ck_assert(dev == 0);
+                ASSERT_CONTAINS(o, "\"reference\": true", name);
+            }
+            free(o);
+        }
+    }
+    ck_assert_int_eq(count_substr(r.out, "{\"target\": "), expect);
+    ck_assert_int_ge(runnable, 1);
+    result_free(&r);
+}
+END_TEST
+
+/* The human table: a row per target, the reference added, the notes. */
+START_TEST(test_bench_table)
+{
+    char *data = bench_csv_data();
+    char run[8][64], skip[8][64];
+    int nrun, nskip;
+    cpu_variants(run, &nrun, skip, &nskip);
+    char dev[96];
+    snprintf(dev, sizeof dev, "cpu:0/%.63s", run[nrun - 1]); /* the best one */
+    result r = RUN("bench", "--device", dev, "--data", data, "--model", "2-8-2", "--batch",
+                   "128", "--epochs", "2", "--target", "0.85");
+    ck_assert_msg(r.status == 0, "bench table: status %d, stderr:\n%s", r.status, r.err);
+    const char *cols[] = {"target", "units", "set-up", "ms/step", "samples/s", "GFLOP/s",
+                          "to 85%", "bal.acc", "loss dev.", "speed", "device"};
+    for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)
+        ASSERT_CONTAINS(r.out, cols[i], "bench table header");
+    ASSERT_CONTAINS(r.out, "\ncpu:0/portable ", "bench table: the reference runs");
+    ASSERT_CONTAINS(r.out, "reference", "bench table");
+    ASSERT_CONTAINS(r.out, "1.00x", "bench table");
+    char row[128];
+    snprintf(row, sizeof row, "\n%s ", dev);
+    ASSERT_CONTAINS(r.out, row, "bench table");
+    ASSERT_CONTAINS(r.out, "2-8-2", "bench table");
+    ASSERT_CONTAINS(r.out, "FLOP per sample", "bench table");
+    ck_assert_msg(strstr(r.out, "opencl") == NULL, "--device %s ran more:\n%s", dev, r.out);
+    result_free(&r);
+    free(data);
+}
+END_TEST
+
+/* Failures, skipped variants and bad device names. */
+START_TEST(test_bench_failures)
+{
+    char *data = bench_csv_data();
+
+    /* A target that runs too long fails its row; the bench goes on and
+     * exits 1. */
+    result r = RUN("bench", "--device", "cpu:0/portable", "--data", data, "--model", "2-8-2",
+                   "--epochs", "1000", "--timeout", "0.2", "--format", "csv");
+    ck_assert_msg(r.status == 1, "timeout: status %d, stderr:\n%s", r.status, r.err);
+    csv_table t;
+    csv_parse(&t, r.out);
+    ck_assert_int_eq(t.nrow, 1);
+    ck_assert_str_eq(csv_get(&t, 0, "status"), "failed");
+    ASSERT_CONTAINS(csv_get(&t, 0, "reason"), "timed out", "timeout");
+    free(t.text);
+    result_free(&r);
+
+    /* Unknown devices and variants: status 1, one clear message. */
+    r = RUN("bench", "--device", "nosuch");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "'nosuch'", "--device nosuch");
+    ASSERT_CONTAINS(r.err, "no backend", "--device nosuch");
+    ck_assert_str_eq(r.out, "");
+    result_free(&r);
+    r = RUN("bench", "--device", "cpu/sse9");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "no variant 'sse9'", "--device cpu/sse9");
+    ASSERT_CONTAINS(r.err, "'portable'", "--device cpu/sse9");
+    result_free(&r);
+    r = RUN("bench", "--device", "cpu:7");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "cpu:7", "--device cpu:7");
+    result_free(&r);
+    r = RUN("bench", "--reference", "cpu/sse9");
+    ck_assert_int_eq(r.status, 1);
+    ASSERT_CONTAINS(r.err, "--reference", "--reference cpu/sse9");
+    result_free(&r);
+
+    /* Plugins that cannot run are rows "skipped", not failures; naming
+     * only those leaves nothing to run. */
+    const char *dir = getenv("CREASE_TEST_PLUGIN_DIR");
+    if (dir && access(dir, R_OK) == 0) {
+        const char *old = getenv("CREASE_PLUGIN_PATH");
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s%s", dir, old ? ":" : "", old ? old : "");
+        setenv("CREASE_PLUGIN_PATH", path, 1); /* this test runs in its own process */
+        r = RUN("bench", "--device", "zeroscore,failinit,cpu:0/portable", "--data", data,
+                "--model", "2-8-2", "--epochs", "1", "--format", "csv");
+        ck_assert_msg(r.status == 0, "skipped: status %d, stderr:\n%s", r.status, r.err);
+        csv_parse(&t, r.out);
+        ck_assert_int_eq(t.nrow, 3);
+        int z = csv_row(&t, "zeroscore/test"), f = csv_row(&t, "failinit/test");
+        ck_assert_msg(z >= 0 && f >= 0, "skipped rows missing:\n%s", r.out);
+        ck_assert_str_eq(csv_get(&t, z, "status"), "skipped");
+        ASSERT_CONTAINS(csv_get(&t, z, "reason"), "cannot run on this machine", "zeroscore");
+        ck_assert_str_eq(csv_get(&t, f, "status"), "skipped");
+        ASSERT_CONTAINS(csv_get(&t, f, "reason"), "init failed", "failinit");
+        ck_assert_str_eq(csv_get(&t, csv_row(&t, "cpu:0/portable"), "status"), "ok");
+        free(t.text);
+        result_free(&r);
+
+        r = RUN("bench", "--device", "zeroscore", "--data", data);
+        ck_assert_int_eq(r.status, 1);
+        ASSERT_CONTAINS(r.err, "no device to benchmark", "--device zeroscore");
+        ASSERT_CONTAINS(r.err, "zeroscore/test: skipped", "--device zeroscore");
+        ck_assert_str_eq(r.out, "");
+        result_free(&r);
+        if (old)
+            setenv("CREASE_PLUGIN_PATH", old, 1);
+    }
+    free(data);
+}
+END_TEST
+
 /* ------------------------------------------------------------ main */
 
 static Suite *cli_suite(void)
@@ -1242,6 +1756,15 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_regions_out);
     tcase_add_test(tc, test_regions_bad_models);
     tcase_add_test(tc, test_demo_tiny);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("bench");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_json_checker);
+    tcase_add_test(tc, test_bench_csv);
+    tcase_add_test(tc, test_bench_json);
+    tcase_add_test(tc, test_bench_table);
+    tcase_add_test(tc, test_bench_failures);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,6 @@
 /* check_loader.c -- plugin search, ABI checks, skip reasons, device names. */
 #include <check.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,174 @@ START_TEST(test_duplicate_directory_loads_once)
 }
 END_TEST
 
+
+/* The list of every variant found, loaded or not. */
+static int find_variant(const char *name, const char *variant, crease_plugin_variant *out)
+{
+    for (int i = 0; i < crease_plugin_variant_count(); i++) {
+        crease_plugin_variant v = {.size = sizeof v};
+        ck_assert_int_eq(crease_plugin_variant_get(i, &v), CREASE_OK);
+        if (!strcmp(v.name, name) && !strcmp(v.variant, variant)) {
+            if (out) *out = v;
+            return i;
+        }
+    }
+    return -1;
+}
+
+START_TEST(test_variant_list)
+{
+    unsetenv("CREASE_CPU_VARIANT");
+    load_real();
+    int n = crease_plugin_variant_count();
+    ck_assert_int_ge(n, 1);
+    crease_plugin_variant pv;
+    ck_assert_msg(find_variant("cpu", "portable", &pv) >= 0, "cpu portable not listed");
+    ck_assert_int_gt(pv.score, 0);
+    ck_assert_int_eq(pv.runnable, 1);
+    ck_assert_ptr_nonnull(strstr(pv.path, "crease-cpu"));
+
+    int loaded_cpu = 0, best_runnable = 0;
+    const char *prev_name = "";
+    int prev_score = -1;
+    for (int i = 0; i < n; i++) {
+        crease_plugin_variant v = {.size = sizeof v};
+        ck_assert_int_eq(crease_plugin_variant_get(i, &v), CREASE_OK);
+        ck_assert_ptr_nonnull(v.name);
+        ck_assert_ptr_nonnull(v.variant);
+        ck_assert_ptr_nonnull(v.path);
+        ck_assert_ptr_nonnull(v.reason);
+        /* by name, then score from low to high */
+        ck_assert_int_ge(strcmp(v.name, prev_name), 0);
+        if (!strcmp(v.name, prev_name)) ck_assert_int_ge(v.score, prev_score);
+        prev_name = v.name;
+        prev_score = v.score;
+        ck_assert_int_eq(v.runnable, v.score > 0 && !strstr(v.reason, "init failed"));
+        if (v.loaded) {
+            ck_assert_str_eq(v.reason, "");
+            ck_assert_int_ge(v.plugin, 0);
+            crease_plugin_desc d;
+            ck_assert_int_eq(crease_plugin_get(v.plugin, &d), CREASE_OK);
+            ck_assert_str_eq(d.name, v.name);
+            ck_assert_str_eq(d.variant, v.variant);
+            ck_assert_str_eq(d.path, v.path);
+        } else {
+            ck_assert_msg(*v.reason, "%s/%s: no reason", v.name, v.variant);
+        }
+        if (!strcmp(v.name, "cpu")) {
+            loaded_cpu += v.loaded;
+            ck_assert_int_ge(v.plugin, 0); /* a cpu variant is loaded */
+            if (v.runnable && v.score > best_runnable) best_runnable = v.score;
+        }
+    }
+    ck_assert_int_eq(loaded_cpu, 1);
+    /* the loaded cpu variant is the best runnable one */
+    for (int i = 0; i < n; i++) {
+        crease_plugin_variant v = {.size = sizeof v};
+        ck_assert_int_eq(crease_plugin_variant_get(i, &v), CREASE_OK);
+        if (!strcmp(v.name, "cpu") && v.loaded) ck_assert_int_eq(v.score, best_runnable);
+        if (!strcmp(v.name, "cpu") && !v.loaded && v.runnable)
+            ck_assert_msg(strstr(v.reason, "scores higher"), "%s: %s", v.variant, v.reason);
+    }
+
+    /* bad calls */
+    crease_plugin_variant v = {.size = sizeof v};
+    ck_assert_int_eq(crease_plugin_variant_get(-1, &v), CREASE_EINVAL);
+    ck_assert_int_eq(crease_plugin_variant_get(n, &v), CREASE_EINVAL);
+    ck_assert_int_eq(crease_plugin_variant_get(0, NULL), CREASE_EINVAL);
+    v.size = 0;
+    ck_assert_int_eq(crease_plugin_variant_get(0, &v), CREASE_EINVAL);
+
+    /* an older, shorter struct gets its part and nothing past it */
+    struct {
+        crease_plugin_variant v;
+        char guard[64];
+    } small;
+    memset(&small, 0x5a, sizeof small);
+    small.v.size = offsetof(crease_plugin_variant, reason);
+    ck_assert_int_eq(crease_plugin_variant_get(0, &small.v), CREASE_OK);
+    ck_assert_int_eq(small.v.size, offsetof(crease_plugin_variant, reason));
+    ck_assert_ptr_nonnull(small.v.name);
+    const unsigned char *tail = (const unsigned char *)&small.v + offsetof(crease_plugin_variant, reason);
+    for (size_t i = 0; i < sizeof small - offsetof(crease_plugin_variant, reason); i++)
+        ck_assert_int_eq(tail[i], 0x5a);
+}
+END_TEST
+
+START_TEST(test_variant_list_forced)
+{
+    /* A forced variant changes which one is loaded, not what is listed. */
+    unsetenv("CREASE_CPU_VARIANT");
+    load_real();
+    int all = crease_plugin_variant_count();
+    setenv("CREASE_CPU_VARIANT", "portable", 1);
+    load_real();
+    ck_assert_int_eq(crease_plugin_variant_count(), all);
+    crease_plugin_variant pv;
+    ck_assert(find_variant("cpu", "portable", &pv) >= 0);
+    ck_assert_int_eq(pv.loaded, 1);
+    for (int i = 0; i < all; i++) {
+        crease_plugin_variant v = {.size = sizeof v};
+        ck_assert_int_eq(crease_plugin_variant_get(i, &v), CREASE_OK);
+        if (!strcmp(v.name, "cpu") && strcmp(v.variant, "portable") && v.score > 0) {
+            ck_assert_int_eq(v.loaded, 0);
+            ck_assert_int_eq(v.runnable, 1);
+            ck_assert_msg(strstr(v.reason, "CREASE_CPU_VARIANT=portable"), "%s", v.reason);
+        }
+    }
+    unsetenv("CREASE_CPU_VARIANT");
+}
+END_TEST
+
+START_TEST(test_variant_list_faulty)
+{
+    /* Files that are no plugin of this ABI are not variants; a score-0 one
+     * and one whose init fails are, and cannot run. */
+    setenv("CREASE_PLUGIN_PATH", env_or_skip("CREASE_TEST_PLUGIN_DIR"), 1);
+    crease__plugins_reset(0);
+    crease_plugins_load();
+    crease_plugin_variant v;
+    ck_assert_msg(find_variant("zeroscore", "test", &v) >= 0, "zeroscore not listed");
+    ck_assert_int_eq(v.score, 0);
+    ck_assert_int_eq(v.runnable, 0);
+    ck_assert_int_eq(v.loaded, 0);
+    ck_assert_int_eq(v.plugin, -1);
+    ck_assert_msg(strstr(v.reason, "cannot run on this machine"), "%s", v.reason);
+    ck_assert_msg(find_variant("failinit", "test", &v) >= 0, "failinit not listed");
+    ck_assert_int_eq(v.runnable, 0);
+    ck_assert_msg(strstr(v.reason, "init failed"), "%s", v.reason);
+    for (int i = 0; i < crease_plugin_variant_count(); i++) {
+        crease_plugin_variant w = {.size = sizeof w};
+        ck_assert_int_eq(crease_plugin_variant_get(i, &w), CREASE_OK);
+        ck_assert_msg(!strstr(w.path, "noentry") && !strstr(w.path, "badabi"), "%s listed", w.path);
+    }
+}
+END_TEST
+
+START_TEST(test_device_find)
+{
+    load_real();
+    int plugin = -2, index = -2;
+    ck_assert_int_eq(crease_device_find("cpu:0", &plugin, &index), CREASE_OK);
+    ck_assert_int_eq(index, 0);
+    crease_plugin_desc d;
+    ck_assert_int_eq(crease_plugin_get(plugin, &d), CREASE_OK);
+    ck_assert_str_eq(d.name, "cpu");
+    ck_assert_int_eq(crease_device_find("cpu:cpu", NULL, &index), CREASE_OK);
+    ck_assert_int_eq(index, 0);
+    unsetenv("CREASE_DEVICE");
+    plugin = -2;
+    ck_assert_int_eq(crease_device_find(NULL, &plugin, NULL), CREASE_OK);
+    ck_assert_int_eq(crease_plugin_get(plugin, &d), CREASE_OK);
+    ck_assert_str_eq(d.name, "cpu");
+    ck_assert_int_eq(crease_device_find("foo:0", &plugin, &index), CREASE_ENODEV);
+    ck_assert_ptr_nonnull(strstr(crease_last_error(), "no backend 'foo'"));
+    ck_assert_int_eq(crease_device_find("cpu:7", NULL, NULL), CREASE_ENODEV);
+    ck_assert_int_eq(crease_device_find("cpu:", NULL, NULL), CREASE_EINVAL);
+}
+END_TEST
+
 CK_MAIN("loader", NULL, NULL, 0, test_faulty_plugins_are_skipped_with_reasons,
         test_missing_plugin_directory, test_cpu_plugin_loads, test_device_names,
-        test_forced_variant, test_duplicate_directory_loads_once)
+        test_forced_variant, test_duplicate_directory_loads_once, test_variant_list,
+        test_variant_list_forced, test_variant_list_faulty, test_device_find)

@@ -34,6 +34,9 @@ enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2, CLI_EXIT_INTERRUP
 /* The command being run ("train"), or NULL at the top level; used for the
  * "(see 'crease CMD --help')" hint. */
 extern const char *cli_cmd;
+/* argv[0] of the tool, to run it again when /proc/self/exe is missing
+ * ('crease bench' runs every target in a child). */
+extern const char *cli_program;
 
 /* Prints "crease: MESSAGE (see 'crease CMD --help')" and exits with 2. */
 CLI_NORETURN void cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
@@ -281,12 +284,14 @@ int cli_cmd_train(int argc, char **argv);
 int cli_cmd_eval(int argc, char **argv);
 int cli_cmd_demo(int argc, char **argv);
 int cli_cmd_regions(int argc, char **argv);
+int cli_cmd_bench(int argc, char **argv);
 
 void cli_help_devices(void);
 void cli_help_train(void);
 void cli_help_eval(void);
 void cli_help_demo(void);
 void cli_help_regions(void);
+void cli_help_bench(void);
 
 /* The settings shared by 'train' and 'demo' defaults (the Baarle task). */
 void cli_baarle_train_defaults(crease_train_opts *o);

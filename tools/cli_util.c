@@ -23,6 +23,7 @@
 #include "cli.h"
 
 const char *cli_cmd = NULL;
+const char *cli_program = NULL;
 
 /* ------------------------------------------------------------ messages */
 

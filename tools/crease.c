@@ -32,12 +32,13 @@ static const command commands[] = {
     {"eval", cli_cmd_eval, cli_help_eval},
     {"regions", cli_cmd_regions, cli_help_regions},
     {"demo", cli_cmd_demo, cli_help_demo},
+    {"bench", cli_cmd_bench, cli_help_bench},
     {"help", cmd_help, NULL},
     {NULL, NULL, NULL}
 };
 
 static const char *const command_names[] = {"devices", "train", "eval", "regions", "demo",
-                                              "help", NULL};
+                                              "bench", "help", NULL};
 
 static void help_main(FILE *f)
 {
@@ -56,6 +57,9 @@ static void help_main(FILE *f)
             "            and draw them\n"
             "  demo      the Baarle experiment: deep narrow networks against shallow\n"
             "            wide ones, equal training budgets, one table and pictures\n"
+            "  bench     the same seeded training on every device and cpu variant:\n"
+            "            time per step, GFLOP/s, time to a target accuracy, and the\n"
+            "            deviation of each loss curve from the reference\n"
             "  help      this text; 'crease help COMMAND' shows a command's options\n"
             "\n"
             "Options:\n"
@@ -115,6 +119,7 @@ static int cmd_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    cli_program = argc > 0 ? argv[0] : NULL;
     if (argc < 2) {
         help_main(stderr);
         return CLI_EXIT_USAGE;
