@@ -16,9 +16,10 @@
 
 #include <string.h>
 
-#define GRAIN 16384          /* elements per range task */
-#define PAR_CHEAP 131072     /* cheap element-wise ops go parallel from here */
-#define PAR_EXPENSIVE 16384  /* ops calling exp/log go parallel from here */
+#define GRAIN 4096           /* elements per range task */
+#define PAR_CHEAP 16384      /* cheap element-wise ops go parallel from here */
+#define PAR_EXPENSIVE 1024   /* ops calling exp/log go parallel from here */
+#define GRAIN_EXPENSIVE 1024 /* their elements per range task */
 #define SUM_CHUNK 16384      /* fixed piece of sum(); part of its result */
 
 static int need_ctx(const char *op, const crease_ctx *c)
@@ -679,7 +680,7 @@ int cpu_op_softmax_xent(crease_ctx *c, int rows, int cols,
         return rc;
     struct ew w = {.x = grad ? cpu_f(grad) : NULL, .y = loss ? cpu_f(loss) : NULL,
                    .cx = cpu_f(logits), .cy = cpu_f(labels), .a = grad_scale, .act = cols};
-    size_t grain = GRAIN / (size_t)(cols ? cols : 1) + 1;
+    size_t grain = GRAIN_EXPENSIVE / (size_t)(cols ? cols : 1) + 1;
     cpu_parallel_for(c, (size_t)rows, grain, PAR_EXPENSIVE / (size_t)(cols ? cols : 1) + 1,
                      xent_body, &w);
     return 0;
@@ -721,7 +722,7 @@ int cpu_op_bce_logits(crease_ctx *c, size_t n, const crease_buf *z,
         return cpu_error(CREASE_EINVAL, "cpu bce_logits: grad aliases an input");
     struct ew w = {.x = grad ? cpu_f(grad) : NULL, .y = loss ? cpu_f(loss) : NULL,
                    .cx = cpu_f(z), .cy = cpu_f(t), .a = grad_scale};
-    cpu_parallel_for(c, n, GRAIN, PAR_EXPENSIVE, bce_body, &w);
+    cpu_parallel_for(c, n, GRAIN_EXPENSIVE, PAR_EXPENSIVE, bce_body, &w);
     return 0;
 }
 
