@@ -381,6 +381,8 @@ static const bad_arg_case bad_args[] = {
     {{"bench", "--model", "2-x-2"}, "'x' is not a positive whole number"},
     {{"bench", "--model", "3-8-2"}, "the first width must be 2"},
     {{"bench", "--worker", "3"}, "--worker needs a file descriptor and a target"},
+    {{"bench", "--optimizer", "rms"}, "unknown optimizer 'rms'"},
+    {{"bench", "--schedule", "linear"}, "unknown schedule 'linear'"},
 };
 
 START_TEST(test_bad_argument)
@@ -1558,6 +1560,8 @@ START_TEST(test_bench_json)
     ASSERT_CONTAINS(r.out, "\"machine\": {", "json");
     ASSERT_CONTAINS(r.out, "\"model\": \"2-32-32-32-32-2\"", "json");
     ASSERT_CONTAINS(r.out, "\"flop_per_sample\": 19072", "json");
+    ASSERT_CONTAINS(r.out, "\"optimizer\": \"adam\"", "json");
+    ASSERT_CONTAINS(r.out, "\"schedule\": \"cosine\"", "json");
     ASSERT_CONTAINS(r.out, "\"reference\": \"cpu:0/portable\"", "json");
 
     /* the rows expected from the loader's list of variants and devices */
@@ -1618,8 +1622,10 @@ START_TEST(test_bench_table)
     char dev[96];
     snprintf(dev, sizeof dev, "cpu:0/%.63s", run[nrun - 1]); /* the best one */
     result r = RUN("bench", "--device", dev, "--data", data, "--model", "2-8-2", "--batch",
-                   "128", "--epochs", "2", "--target", "0.85");
+                   "128", "--epochs", "2", "--target", "0.85", "--optimizer", "sgd",
+                   "--schedule", "constant", "--lr", "0.05");
     ck_assert_msg(r.status == 0, "bench table: status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_CONTAINS(r.out, "batch 128, sgd, lr 0.05, constant schedule", "bench table settings");
     const char *cols[] = {"target", "units", "set-up", "ms/step", "samples/s", "GFLOP/s",
                           "to 85%", "bal.acc", "loss dev.", "speed", "device"};
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++)

@@ -75,7 +75,8 @@ typedef struct bench_cfg {
 
 enum {
     BOPT_MODEL = 1, BOPT_ACT, BOPT_DATA, BOPT_SUBSAMPLE, BOPT_EPOCHS, BOPT_BATCH, BOPT_LR,
-    BOPT_SEED, BOPT_THREADS, BOPT_DEVICE, BOPT_REFERENCE, BOPT_TARGET, BOPT_TIMEOUT, BOPT_FORMAT
+    BOPT_SEED, BOPT_THREADS, BOPT_DEVICE, BOPT_REFERENCE, BOPT_TARGET, BOPT_TIMEOUT, BOPT_FORMAT,
+    BOPT_OPTIMIZER, BOPT_SCHEDULE
 };
 
 static const cli_optdef bench_opts[] = {
@@ -86,6 +87,8 @@ static const cli_optdef bench_opts[] = {
     {"--epochs", 1, BOPT_EPOCHS},
     {"--batch", 1, BOPT_BATCH},
     {"--lr", 1, BOPT_LR},
+    {"--optimizer", 1, BOPT_OPTIMIZER},
+    {"--schedule", 1, BOPT_SCHEDULE},
     {"--seed", 1, BOPT_SEED},
     {"--threads", 1, BOPT_THREADS},
     {"--device", 1, BOPT_DEVICE},
@@ -133,7 +136,7 @@ void cli_help_bench(void)
            "  --timeout SECONDS    stop a target that runs longer; its row fails\n"
            "                       (default: no limit)\n"
            "\n"
-           "Model, data and training (as in 'crease train'; Adam, cosine schedule):\n"
+           "Model, data and training (as in 'crease train'):\n"
            "  --model SPEC         layer widths IN-H1-...-OUT (default %s)\n"
            "  --act NAME           relu, leaky_relu, tanh or sigmoid (default %s)\n"
            "  --data SOURCE        baarle, FILE.csv or FILE.png (default baarle)\n"
@@ -142,6 +145,8 @@ void cli_help_bench(void)
            "  --epochs N           passes over the training points (default %d)\n"
            "  --batch N            mini-batch size (default %d)\n"
            "  --lr X               learning rate (default %g)\n"
+           "  --optimizer NAME     sgd, adam or adamw (default adam)\n"
+           "  --schedule NAME      constant, step or cosine (default cosine)\n"
            "  --seed N             seed of the initial weights and of the shuffling\n"
            "                       (default %llu)\n"
            "  --target X           the balanced accuracy to time, 0 < X <= 1\n"
@@ -220,6 +225,16 @@ static void bench_parse(bench_cfg *c, int argc, char **argv)
             break;
         case BOPT_SEED:
             seed = cli_parse_u64("--seed", v);
+            break;
+        case BOPT_OPTIMIZER:
+            if (crease_optimizer_parse(v, &c->train_opts.optimizer) != CREASE_OK)
+                cli_usage_error("--optimizer: unknown optimizer '%s' (choose sgd, adam or adamw)",
+                                v);
+            break;
+        case BOPT_SCHEDULE:
+            if (crease_schedule_parse(v, &c->train_opts.schedule) != CREASE_OK)
+                cli_usage_error("--schedule: unknown schedule '%s' (choose constant, step or "
+                                "cosine)", v);
             break;
         case BOPT_THREADS:
             c->threads = cli_parse_long("--threads", v, 1, 4096);
@@ -1265,11 +1280,12 @@ static void print_table(const bench_info *bi, const target_list *l, const derive
     printf("\n");
     size_t steps = (bi->train_points + (size_t)c->train_opts.batch - 1) /
                    (size_t)c->train_opts.batch;
-    printf("training: %d epoch%s of %s steps, batch %d, adam, lr %g, cosine schedule, seed "
+    printf("training: %d epoch%s of %s steps, batch %d, %s, lr %g, %s schedule, seed "
            "%llu\n",
            c->train_opts.epochs, c->train_opts.epochs == 1 ? "" : "s",
-           cli_fmt_count(n1, sizeof n1, steps), c->train_opts.batch, (double)c->train_opts.lr,
-           (unsigned long long)c->train_opts.seed);
+           cli_fmt_count(n1, sizeof n1, steps), c->train_opts.batch,
+           crease_optimizer_name(c->train_opts.optimizer), (double)c->train_opts.lr,
+           crease_schedule_name(c->train_opts.schedule), (unsigned long long)c->train_opts.seed);
     printf("machine: %s, %ld CPU%s, %s", *bi->cpu ? bi->cpu : "unknown CPU", bi->cpus,
            bi->cpus == 1 ? "" : "s", bi->os);
     if (bi->load >= 0)
@@ -1520,11 +1536,11 @@ static void print_json(const bench_info *bi, const target_list *l, const derived
     json_key("batch", 0);
     json_num(1, c->train_opts.batch);
     json_key("optimizer", 0);
-    json_str("adam");
+    json_str(crease_optimizer_name(c->train_opts.optimizer));
     json_key("lr", 0);
     printf("%g", (double)c->train_opts.lr);
     json_key("schedule", 0);
-    json_str("cosine");
+    json_str(crease_schedule_name(c->train_opts.schedule));
     json_key("seed", 0);
     json_num(1, (double)c->train_opts.seed);
     json_key("threads", 0);
