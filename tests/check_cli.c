@@ -358,6 +358,10 @@ static const bad_arg_case bad_args[] = {
     {{"regions", "a.safetensors", "--grid", "-1"}, "--grid must be between 0 and"},
     {{"regions", "a.safetensors", "--max-cells", "lots"}, "'lots' is not a whole number"},
     {{"regions", "a.safetensors", "--time-limit", "0"}, "--time-limit must be"},
+    {{"regions", "a.safetensors", "--domain", "0,1,2"}, "--domain wants four numbers"},
+    {{"regions", "a.safetensors", "--domain", "0,1,0,x"}, "--domain wants four numbers"},
+    {{"regions", "a.safetensors", "--domain", "1,0,0,1"}, "--domain 1,0,0,1 is empty"},
+    {{"regions", "a.safetensors", "--data", "points.txt"}, "--data"},
     {{"regions", "a.safetensors", "--png-regions", "a.png", "--png-layers", "a.png"},
      "name the same file 'a.png'"},
     {{"regions", "a.safetensors", "--png-regions", "a.safetensors"}, "overwrite the model"},
@@ -1016,6 +1020,23 @@ START_TEST(test_regions_out)
     }
     result_free(&r);
     assert_no_tmp_files(dir);
+
+    /* Another domain: given, or the bounding box of the data. */
+    r = RUN("regions", model, "--domain", "0,2,-3,1", "--grid", "0");
+    ck_assert_msg(r.status == 0, "regions --domain: status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_CONTAINS(r.out, "[0, 2] x [-3, 1]", "regions --domain");
+    result_free(&r);
+    char *pts = tmp_path("reg-points.csv");
+    write_file(pts, "x,y,label\n2,3,0\n4,5,1\n3,4,1\n");
+    char *dec = tmp_path("reg-points.png");
+    r = RUN("regions", model, "--data", pts, "--grid", "0", "--png-decision", dec);
+    ck_assert_msg(r.status == 0, "regions --data: status %d, stderr:\n%s", r.status, r.err);
+    /* box [2, 4] x [3, 5], 5 % larger: half-width 1.05 around (3, 4) */
+    ASSERT_CONTAINS(r.out, "[1.95, 4.05] x [2.95, 5.05]", "regions --data");
+    assert_png(dec, 200, 200);
+    result_free(&r);
+    free(pts);
+    free(dec);
 
     /* One picture by name, no grid. */
     char *one = tmp_path("reg-only.png");

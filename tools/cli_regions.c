@@ -190,7 +190,10 @@ static const char *fmt_seconds(char *buf, size_t len, double s)
     return buf;
 }
 
-enum { ROPT_ACT = 1, ROPT_DEVICE, ROPT_GRID, ROPT_MAX_CELLS, ROPT_TIME_LIMIT, ROPT_OUT };
+enum {
+    ROPT_ACT = 1, ROPT_DEVICE, ROPT_GRID, ROPT_MAX_CELLS, ROPT_TIME_LIMIT, ROPT_OUT, ROPT_DOMAIN,
+    ROPT_DATA
+};
 
 static const cli_optdef regions_opts[] = {
     {"--act", 1, ROPT_ACT},
@@ -198,6 +201,8 @@ static const cli_optdef regions_opts[] = {
     {"--grid", 1, ROPT_GRID},
     {"--max-cells", 1, ROPT_MAX_CELLS},
     {"--time-limit", 1, ROPT_TIME_LIMIT},
+    {"--domain", 1, ROPT_DOMAIN},
+    {"--data", 1, ROPT_DATA},
     {"--png-regions", 1, CLI_OPT_PNG_REGIONS},
     {"--png-layers", 1, CLI_OPT_PNG_LAYERS},
     {"--png-decision", 1, CLI_OPT_PNG_DECISION},
@@ -214,7 +219,8 @@ void cli_help_regions(void)
     printf("usage: crease regions MODEL.safetensors [OPTIONS]\n"
            "\n"
            "Counts the linear regions of a saved model with 2 inputs and relu or\n"
-           "leaky_relu hidden layers on the square [-1, 1]^2, exactly: every neuron's\n"
+           "leaky_relu hidden layers on the square [-1, 1]^2 (or --domain, or the\n"
+           "bounding box of --data), exactly: every neuron's\n"
            "zero line cuts the convex cells of the plane, layer by layer, in double\n"
            "precision.  Prints for each hidden layer the cells and activation patterns\n"
            "so far beside the bounds on the most regions any weights of this\n"
@@ -231,6 +237,12 @@ void cli_help_regions(void)
            "                       limit (default %s)\n"
            "  --time-limit SEC     stop counting after SEC seconds (default: no limit)\n"
            "                       A stopped count is a lower bound and says so.\n"
+           "  --domain X0,X1,Y0,Y1 the rectangle to count in and to draw (default\n"
+           "                       -1,1,-1,1)\n"
+           "  --data SOURCE        the data the model was trained on (baarle,\n"
+           "                       FILE.csv or FILE.png): without --domain, its\n"
+           "                       bounding box (squared, 5%% margin) is the domain;\n"
+           "                       the decision picture shows its points\n"
            "\n"
            "Pictures (PNG):\n"
            "  --png-regions FILE   every linear region its own colour, the fold lines\n"
@@ -345,6 +357,24 @@ static void format_layer_row(char *buf, size_t len, int layer, int width, const 
              grid);
 }
 
+/* "X0,X1,Y0,Y1" into ro's domain; anything else is a usage error. */
+static void parse_domain(const char *v, crease_regions_opts *ro)
+{
+    double d[4];
+    const char *p = v;
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        errno = 0;
+        d[i] = strtod(p, &end);
+        if (end == p || errno || !isfinite(d[i]) || (i < 3 ? *end != ',' : *end != '\0'))
+            cli_usage_error("--domain wants four numbers X0,X1,Y0,Y1, not '%s'", v);
+        p = end + 1;
+    }
+    if (!(d[0] < d[1]) || !(d[2] < d[3]))
+        cli_usage_error("--domain %s is empty: want X0 < X1 and Y0 < Y1", v);
+    ro->xmin = d[0], ro->xmax = d[1], ro->ymin = d[2], ro->ymax = d[3];
+}
+
 int cli_cmd_regions(int argc, char **argv)
 {
     cli_cmd = "regions";
@@ -352,8 +382,9 @@ int cli_cmd_regions(int argc, char **argv)
         cli_help_regions();
         return CLI_EXIT_OK;
     }
-    const char *model = NULL, *device = NULL, *out = NULL;
-    int act = -1;
+    const char *model = NULL, *device = NULL, *out = NULL, *data_src = NULL;
+    crease_dataset *data = NULL;
+    int act = -1, domain_given = 0;
     long grid = REGIONS_DEFAULT_GRID;
     crease_regions_opts ro;
     crease_regions_opts_default(&ro);
@@ -398,6 +429,14 @@ int cli_cmd_regions(int argc, char **argv)
             break;
         case ROPT_OUT:
             out = v;
+            break;
+        case ROPT_DOMAIN:
+            parse_domain(v, &ro);
+            domain_given = 1;
+            break;
+        case ROPT_DATA:
+            cli_data_kind_of("--data", v);
+            data_src = v;
             break;
         default:
             cli_pictures_option(&pics, id, v);
@@ -457,6 +496,19 @@ int cli_cmd_regions(int argc, char **argv)
     rc = cli_load_model(dev, model, act, &net);
     if (rc != CLI_EXIT_OK)
         goto done;
+    if (data_src) {
+        rc = cli_load_data(data_src, &data);
+        if (rc != CLI_EXIT_OK)
+            goto done;
+        if (crease_dataset_dim(data) != 2) {
+            rc = cli_error("%s has %d features per point; the plane needs 2",
+                           cli_data_label(data_src), crease_dataset_dim(data));
+            goto done;
+        }
+        cli_pictures_use_data(&pics, data_src, data);
+        if (!domain_given && pics.points)
+            data_domain(data, &ro);
+    }
     rc = CLI_EXIT_FAIL;
     const char *spec = crease_net_spec(net);
     int net_act = crease_net_act(net);
@@ -594,6 +646,7 @@ int cli_cmd_regions(int argc, char **argv)
 
 done:
     crease_net_free(net);
+    crease_dataset_free(data);
     crease_device_free(dev);
     for (int i = 0; i < 3; i++)
         free(auto_paths[i]);
