@@ -68,25 +68,32 @@ static int write_all(int fd, const void *data, size_t len)
 }
 
 static int write_replace(const char *path, const char *real, const void *data, size_t len);
-/* The descriptor a path names, or -1: /dev/fd/N, /proc/self/fd/N, or a
- * link to one of those (/dev/stdout -> /proc/self/fd/1). */
-static int fd_of_path(const char *path)
+/* N if name is /dev/fd/N or /proc/self/fd/N, else -1. */
+static int fd_of_name(const char *name)
 {
-    char link[64];
-    const char *p = path;
-    ssize_t n = readlink(path, link, sizeof link - 1);
-    if (n > 0) {
-        link[n] = '\0';
-        p = link;
-    }
-    const char *num = !strncmp(p, "/dev/fd/", 8)         ? p + 8
-                      : !strncmp(p, "/proc/self/fd/", 14) ? p + 14
-                                                           : NULL;
+    const char *num = !strncmp(name, "/dev/fd/", 8)         ? name + 8
+                      : !strncmp(name, "/proc/self/fd/", 14) ? name + 14
+                                                              : NULL;
     if (!num || *num < '0' || *num > '9')
         return -1;
     char *end;
     long fd = strtol(num, &end, 10);
     return *end || fd > 1 << 20 ? -1 : (int)fd;
+}
+
+/* The descriptor a path names, or -1: /dev/fd/N, /proc/self/fd/N, or a
+ * link to one of those (/dev/stdout -> /proc/self/fd/1). */
+static int fd_of_path(const char *path)
+{
+    int fd = fd_of_name(path);
+    if (fd >= 0)
+        return fd;
+    char link[64];
+    ssize_t n = readlink(path, link, sizeof link - 1);
+    if (n <= 0)
+        return -1;
+    link[n] = '\0';
+    return fd_of_name(link);
 }
 
 /* In place: one of the process's descriptors (written through a duplicate,

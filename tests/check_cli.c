@@ -650,6 +650,14 @@ START_TEST(test_train_special_outputs)
     ck_assert_msg(r.status == 0, "train --log /dev/stdout: status %d, stderr:\n%s", r.status, r.err);
     ASSERT_CONTAINS(r.out, "epoch,lr,loss,accuracy,balanced_accuracy,seconds\n1,", "the log");
     result_free(&r);
+    /* /dev/fd/1 too, and the log does not overwrite the summary (the same
+     * file, written at its own position) */
+    r = RUN("train", "--data", tiny, "--model", "2-8-2", "--epochs", "2", "--batch", "50",
+            "--log", "/dev/fd/1");
+    ck_assert_msg(r.status == 0, "train --log /dev/fd/1: status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_CONTAINS(r.out, "epoch,lr,loss,accuracy,balanced_accuracy,seconds\n1,", "the log");
+    ASSERT_CONTAINS(r.out, "balanced accuracy", "the summary beside the log");
+    result_free(&r);
     /* a link to a file stays a link; the file it names gets the log */
     char *target = tmp_path("target-log.csv"), *link = tmp_path("link-log.csv");
     write_file(target, "old\n");
