@@ -639,6 +639,83 @@ START_TEST(test_train_binary_quiet)
 }
 END_TEST
 
+/* The line of `out` that starts with `label`, copied into buf. */
+static const char *summary_line(const char *out, const char *label, char *buf, size_t len)
+{
+    const char *p = out;
+    size_t n = strlen(label);
+    while (p && *p) {
+        if (!strncmp(p, label, n) && p[n] == ' ') {
+            const char *e = strchr(p, '\n');
+            size_t k = e ? (size_t)(e - p) : strlen(p);
+            snprintf(buf, len, "%.*s", (int)k, p);
+            return buf;
+        }
+        p = strchr(p, '\n');
+        if (p)
+            p++;
+    }
+    ck_abort_msg("no line '%s' in:\n%s", label, out);
+    return NULL;
+}
+
+/* --standardize: data far from the unit square trains on scaled inputs;
+ * the scaling is folded into the first layer, so the saved model
+ * evaluates the raw data exactly as the training summary said.  Without
+ * it, a hint. */
+START_TEST(test_train_standardize)
+{
+    char *tiny = tmp_path("tiny-std.csv"), *far = tmp_path("far-std.csv");
+    char *model = tmp_path("far-std.safetensors");
+    write_tiny_csv(tiny, 400);
+    /* the same points, shifted and stretched: x * 40 + 300, y * 0.01 - 7 */
+    char *text = slurp(tiny);
+    FILE *f = fopen(far, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "x,y,label\n");
+    for (char *line = strchr(text, '\n') + 1; line && *line;) {
+        double x, y;
+        int l;
+        ck_assert_int_eq(sscanf(line, "%lf,%lf,%d", &x, &y, &l), 3);
+        fprintf(f, "%.6f,%.8f,%d\n", x * 40 + 300, y * 0.01 - 7, l);
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    ck_assert_int_eq(fclose(f), 0);
+    free(text);
+
+    result r = RUN("train", "--data", far, "--model", "2-8-2", "--epochs", "4", "--batch", "50");
+    ck_assert_msg(r.status == 0, "train far: status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_CONTAINS(r.err, "--standardize trains on scaled inputs", "the hint");
+    result_free(&r);
+    r = RUN("train", "--data", tiny, "--model", "2-8-2", "--epochs", "1", "--batch", "50");
+    ck_assert_msg(strstr(r.err, "--standardize") == NULL, "a hint for unit-scale data:\n%s",
+                  r.err);
+    result_free(&r);
+
+    r = RUN("train", "--data", far, "--model", "2-8-2", "--epochs", "10", "--batch", "50",
+            "--lr", "0.05", "--standardize", "--save", model);
+    ck_assert_msg(r.status == 0, "train --standardize: status %d, stderr:\n%s", r.status, r.err);
+    ASSERT_CONTAINS(r.out, "standardized       x: mean 299.", "the summary");
+    ASSERT_CONTAINS(r.out, "(folded into the", "the summary");
+    char trained[128], evaluated[128];
+    summary_line(r.out, "balanced accuracy", trained, sizeof trained);
+    double bacc = 0;
+    ck_assert_int_eq(sscanf(trained, "balanced accuracy %lf", &bacc), 1);
+    ck_assert_msg(bacc > 95.0, "standardized training reached only %s", trained);
+    result_free(&r);
+    r = RUN("eval", model, "--data", far);
+    ck_assert_msg(r.status == 0, "eval: status %d, stderr:\n%s", r.status, r.err);
+    summary_line(r.out, "balanced accuracy", evaluated, sizeof evaluated);
+    ck_assert_str_eq(evaluated, trained);
+    result_free(&r);
+    free(tiny);
+    free(far);
+    free(model);
+}
+END_TEST
+
 /* Outputs that are not regular files (/dev/stdout, /dev/full) are written
  * in place: a rename must never replace a device node. */
 START_TEST(test_train_special_outputs)
@@ -1780,6 +1857,7 @@ static Suite *cli_suite(void)
     tcase_add_test(tc, test_train_save_eval);
     tcase_add_test(tc, test_train_binary_quiet);
     tcase_add_test(tc, test_train_special_outputs);
+    tcase_add_test(tc, test_train_standardize);
     tcase_add_test(tc, test_train_tty_progress);
     tcase_add_test(tc, test_eval_reference);
     suite_add_tcase(s, tc);

@@ -191,6 +191,8 @@ typedef struct cli_run {
     const char *save;  /* safetensors path or NULL */
     const char *log;   /* CSV path or NULL */
     int quiet;
+    int standardize;   /* train on inputs scaled to mean 0, deviation 1,
+                          folded back into the first layer afterwards */
     int keep_net;      /* hand the trained net back in `net` */
     /* out */
     crease_net *net;   /* with keep_net: the trained net (cli_run_release) */
@@ -201,6 +203,7 @@ typedef struct cli_run {
     int interrupted;
     double seconds;          /* wall time of the epochs */
     double samples_per_s;    /* training throughput */
+    double mean[2], std[2];  /* with standardize, 2-feature data: the scaling */
     crease_metrics final;    /* crease_net_eval over all labelled points */
 } cli_run;
 

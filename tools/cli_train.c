@@ -257,10 +257,88 @@ static int log_commit(curve_log *lg)
 
 /* ------------------------------------------------------------ a run */
 
+/* Mean and standard deviation of every feature over all points (a
+ * constant feature gets deviation 1).  mean and sd hold dim values. */
+static void feature_stats(const crease_dataset *d, double *mean, double *sd)
+{
+    size_t n = crease_dataset_size(d);
+    int dim = crease_dataset_dim(d);
+    const float *x = crease_dataset_x(d);
+    for (int j = 0; j < dim; j++) {
+        double m = 0, q = 0;
+        for (size_t i = 0; i < n; i++)
+            m += x[i * (size_t)dim + (size_t)j];
+        m = n ? m / (double)n : 0;
+        for (size_t i = 0; i < n; i++) {
+            double v = x[i * (size_t)dim + (size_t)j] - m;
+            q += v * v;
+        }
+        double s = n ? sqrt(q / (double)n) : 0;
+        mean[j] = m;
+        sd[j] = s > 0 && isfinite(s) ? s : 1.0;
+    }
+}
+
+/* A copy of d with every feature standardized: (x - mean) / sd. */
+static crease_status standardized_copy(const crease_dataset *d, const double *mean,
+                                       const double *sd, crease_dataset **out)
+{
+    size_t n = crease_dataset_size(d);
+    int dim = crease_dataset_dim(d);
+    const float *x = crease_dataset_x(d);
+    float *y = malloc((n ? n : 1) * (size_t)dim * sizeof *y);
+    if (!y)
+        return CREASE_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        for (int j = 0; j < dim; j++)
+            y[i * (size_t)dim + (size_t)j] =
+                (float)((x[i * (size_t)dim + (size_t)j] - mean[j]) / sd[j]);
+    crease_status s = crease_dataset_new(n, dim, crease_dataset_classes(d), y,
+                                         crease_dataset_labels(d), out);
+    free(y);
+    return s;
+}
+
+/* The first layer's weights W (out x in) and bias b, trained on
+ * standardized inputs, rewritten for raw ones:
+ *   W' = W / sd (per input),  b' = b - sum_i W[., i] mean_i / sd_i,
+ * so the saved model takes the data as it is. */
+static crease_status fold_standardization(crease_net *net, const double *mean, const double *sd)
+{
+    int in = 0, out = 0;
+    crease_status s = crease_net_layer_shape(net, 0, &in, &out);
+    if (s)
+        return s;
+    float *w = malloc((size_t)in * (size_t)out * sizeof *w), *b = malloc((size_t)out * sizeof *b);
+    if (!w || !b) {
+        free(w);
+        free(b);
+        return CREASE_ENOMEM;
+    }
+    s = crease_net_get_layer(net, 0, w, b);
+    if (!s) {
+        for (int o = 0; o < out; o++) {
+            double shift = 0;
+            for (int i = 0; i < in; i++) {
+                double wi = w[(size_t)o * (size_t)in + (size_t)i] / sd[i];
+                shift += wi * mean[i];
+                w[(size_t)o * (size_t)in + (size_t)i] = (float)wi;
+            }
+            b[o] = (float)(b[o] - shift);
+        }
+        s = crease_net_set_layer(net, 0, w, b);
+    }
+    free(w);
+    free(b);
+    return s;
+}
+
 int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r)
 {
     crease_net *net = NULL;
     crease_trainer *tr = NULL;
+    crease_dataset *scaled = NULL;
+    double *mean = NULL, *sd = NULL;
     curve_log lg;
     int rc = CLI_EXIT_FAIL;
     crease_status s;
@@ -299,10 +377,30 @@ int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r)
     }
     st.cols = terminal_columns();
 
+    const crease_dataset *train_data = data;
+    if (r->standardize) {
+        int dim = crease_dataset_dim(data);
+        mean = calloc((size_t)dim, sizeof *mean);
+        sd = calloc((size_t)dim, sizeof *sd);
+        if (!mean || !sd) {
+            cli_error("out of memory");
+            goto done;
+        }
+        feature_stats(data, mean, sd);
+        for (int j = 0; j < dim && j < 2; j++)
+            r->mean[j] = mean[j], r->std[j] = sd[j];
+        s = standardized_copy(data, mean, sd, &scaled);
+        if (s) {
+            cli_lib_error(s, "cannot standardize the data");
+            goto done;
+        }
+        train_data = scaled;
+    }
+
     crease_train_opts to = r->train_opts;
     to.progress = on_progress;
     to.user = &st;
-    s = crease_trainer_new(net, data, &to, &tr);
+    s = crease_trainer_new(net, train_data, &to, &tr);
     if (s) {
         cli_lib_error(s, "cannot prepare training on %s", crease_device_name(dev));
         goto done;
@@ -362,6 +460,13 @@ int cli_train_run(crease_device *dev, const crease_dataset *data, cli_run *r)
     if (r->interrupted)
         fprintf(stderr, "crease: interrupted %s epoch %d of %d; evaluating the model as it is\n",
                 partial ? "in" : "after", r->epochs_done + partial, to.epochs);
+    if (r->standardize) {
+        s = fold_standardization(net, mean, sd);
+        if (s) {
+            cli_lib_error(s, "cannot fold the standardization into the first layer");
+            goto done;
+        }
+    }
 
     if (st.mode == PROG_BAR) {
         char n1[32];
@@ -400,6 +505,9 @@ done:
     log_abort(&lg);
     crease_trainer_free(tr);
     crease_net_free(net);
+    crease_dataset_free(scaled);
+    free(mean);
+    free(sd);
     return rc;
 }
 
@@ -418,7 +526,7 @@ void cli_run_release(cli_run *r)
 enum {
     OPT_MODEL = 1, OPT_ACT, OPT_DATA, OPT_DEVICE, OPT_EPOCHS, OPT_BATCH, OPT_LR,
     OPT_OPTIMIZER, OPT_MOMENTUM, OPT_WEIGHT_DECAY, OPT_SCHEDULE, OPT_STEP_EPOCHS,
-    OPT_GAMMA, OPT_SEED, OPT_SAVE, OPT_LOG, OPT_QUIET, OPT_PNG_CURVES
+    OPT_GAMMA, OPT_SEED, OPT_SAVE, OPT_LOG, OPT_QUIET, OPT_PNG_CURVES, OPT_STANDARDIZE
 };
 
 static const cli_optdef train_opts[] = {
@@ -439,6 +547,7 @@ static const cli_optdef train_opts[] = {
     {"--save", 1, OPT_SAVE},
     {"--log", 1, OPT_LOG},
     {"--quiet", 0, OPT_QUIET},
+    {"--standardize", 0, OPT_STANDARDIZE},
     {"--png-curves", 1, OPT_PNG_CURVES},
     {"--png-decision", 1, CLI_OPT_PNG_DECISION},
     {"--png-regions", 1, CLI_OPT_PNG_REGIONS},
@@ -514,6 +623,11 @@ void cli_help_train(void)
            "  --gamma X            step schedule: factor at each drop (default %g)\n"
            "  --seed N             seed of the initial weights and of the shuffling\n"
            "                       (default %llu)\n"
+           "  --standardize        train on every input feature shifted and scaled to\n"
+           "                       mean 0 and deviation 1 (for data far from the\n"
+           "                       [-1, 1] square of Baarle); the scaling is folded\n"
+           "                       into the first layer, so the saved model, the\n"
+           "                       evaluation and the pictures take the data as it is\n"
            "\n"
            "Output:\n"
            "  --save FILE          save the trained model (safetensors, PyTorch names)\n"
@@ -538,6 +652,24 @@ void cli_help_train(void)
            (double)t.lr, optimizer_name(t.optimizer), (double)t.momentum,
            (double)t.weight_decay, schedule_name(t.schedule), t.step_epochs,
            (double)t.gamma, (unsigned long long)t.seed);
+}
+
+/* A hint on stderr when the inputs are far from the unit scale that the
+ * default initialisation and learning rate suit. */
+static void hint_scale(const crease_dataset *d)
+{
+    int dim = crease_dataset_dim(d);
+    if (dim < 1 || dim > 64)
+        return;
+    double mean[64], sd[64];
+    feature_stats(d, mean, sd);
+    for (int j = 0; j < dim; j++)
+        if (fabs(mean[j]) > 3 * sd[j] + 1 || sd[j] > 10 || sd[j] < 0.05) {
+            cli_warn("input %d has mean %.3g and deviation %.3g, far from the unit scale "
+                     "that training suits; --standardize trains on scaled inputs",
+                     j + 1, mean[j], sd[j]);
+            return;
+        }
 }
 
 int cli_cmd_train(int argc, char **argv)
@@ -626,6 +758,9 @@ int cli_cmd_train(int argc, char **argv)
         case OPT_LOG:
             r.log = v;
             break;
+        case OPT_STANDARDIZE:
+            r.standardize = 1;
+            break;
         case OPT_QUIET:
             r.quiet = 1;
             break;
@@ -685,6 +820,8 @@ int cli_cmd_train(int argc, char **argv)
     rc = cli_check_fit(r.spec, first, last, data);
     if (rc != CLI_EXIT_OK)
         goto done;
+    if (!r.standardize && !r.quiet)
+        hint_scale(data);
 
     cli_catch_interrupt();
     rc = cli_train_run(dev, data, &r);
@@ -716,6 +853,16 @@ int cli_cmd_train(int argc, char **argv)
         snprintf(sched, sizeof sched, "%s schedule", schedule_name(t->schedule));
     cli_print_row("training", "batch %d, %s, lr %g, %s, seed %llu", t->batch, opt, (double)t->lr,
               sched, (unsigned long long)seed);
+    if (r.standardize && crease_dataset_dim(data) == 2) {
+        char text[256];
+        snprintf(text, sizeof text,
+                 "x: mean %.4g, deviation %.4g; y: mean %.4g, deviation %.4g (folded into the "
+                 "first layer)",
+                 r.mean[0], r.std[0], r.mean[1], r.std[1]);
+        cli_print_wrapped("standardized", text);
+    }
+    else if (r.standardize)
+        cli_print_row("standardized", "every input feature (folded into the first layer)");
     cli_print_row("wall time", "%s (%s samples/s)", cli_fmt_duration(buf, sizeof buf, r.seconds),
               cli_fmt_rate(rate, sizeof rate, r.samples_per_s));
     cli_print_row("evaluated on", "all %s labelled points",
