@@ -776,12 +776,28 @@ START_TEST(test_points_picture)
     png_pixel(p, 3, CREASE_DRAW_HEADER + 196, corner);
     ck_assert_msg(corner[0] > 200 && corner[1] > 200 && corner[2] > 200, "ground is %d,%d,%d",
                   corner[0], corner[1], corner[2]);
-    /* a background map wins over the points */
-    o.background = p;
-    char p2[4200];
+    /* a background map wins over the points: a plain green map, and no
+     * red dot where the class-1 point is */
+    char map[4200], p2[4200];
+    snprintf(map, sizeof map, "%s/green-map.png", tmpdir);
+    unsigned char green[16 * 16 * 3];
+    for (int i = 0; i < 16 * 16; i++)
+        green[3 * i] = 40, green[3 * i + 1] = 200, green[3 * i + 2] = 60;
+    png_image gi;
+    memset(&gi, 0, sizeof gi);
+    gi.version = PNG_IMAGE_VERSION;
+    gi.width = gi.height = 16;
+    gi.format = PNG_FORMAT_RGB;
+    ck_assert(png_image_write_to_file(&gi, map, 0, green, 0, NULL));
+    o.background = map;
     snprintf(p2, sizeof p2, "%s/points-map.png", tmpdir);
     ck_assert_int_eq(crease_draw_decision(net, p2, &o), CREASE_OK);
+    int onmap[3];
+    png_pixel(p2, 150, CREASE_DRAW_HEADER + 150, onmap);
+    ck_assert_msg(onmap[1] > onmap[0] || onmap[1] > 120, "map pixel is %d,%d,%d, not the map",
+                  onmap[0], onmap[1], onmap[2]);
     ck_assert_int_eq(unlink(p2), 0);
+    ck_assert_int_eq(unlink(map), 0);
     o.background = NULL;
     /* points that are not in the plane */
     const float x3[] = {0, 0, 0};

@@ -820,8 +820,8 @@ int cli_cmd_train(int argc, char **argv)
     rc = cli_check_fit(r.spec, first, last, data);
     if (rc != CLI_EXIT_OK)
         goto done;
-    if (!r.standardize && !r.quiet)
-        hint_scale(data);
+    if (!r.standardize && !r.quiet && cli_data_kind_of("--data", data_src) != CLI_DATA_BAARLE)
+        hint_scale(data); /* (the Baarle points are in [-1, 1] already) */
 
     cli_catch_interrupt();
     rc = cli_train_run(dev, data, &r);
